@@ -6,6 +6,7 @@ package transcode
 
 import (
 	"context"
+	"log/slog"
 	"time"
 )
 
@@ -75,13 +76,19 @@ type JobSpec struct {
 	// segment from Start to the end".
 	Next func(ctx context.Context, n int) (int, error)
 
-	// Commit is called for each completed segment after n.ts.tmp is written
-	// and closed, before it is renamed to n.ts. An error stops the job
+	// Commit is called for each completed segment after its temporary file
+	// (tmpPath: n.ts.<random>.tmp, unique per writer because segment
+	// directories are shared) is written and closed, before it is renamed to
+	// n.ts. An error stops the job
 	// without publishing the segment (e.g. the lease was lost). nil: always publish.
 	Commit func(ctx context.Context, n int, tmpPath string) error
 
 	// Progress is called after segment n has been published.
 	Progress func(s SegmentStats)
+
+	// Logger carries the caller's attributes (job, session, pod, epoch);
+	// nil: slog.Default().
+	Logger *slog.Logger
 }
 
 // SegmentStats describes one published segment.

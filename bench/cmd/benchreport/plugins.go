@@ -1,6 +1,80 @@
 package main
 
-import "errors"
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
 
-// plugins measures plugin-call overheads (issue 3); not written yet.
-func (b *bench) plugins() (string, error) { return "", errors.New("not written yet") }
+// pluginFigures mirrors bench/cmd/pluginbench's JSON.
+type pluginFigures struct {
+	Calls               int     `json:"calls"`
+	NullP50Us           float64 `json:"null_p50_us"`
+	NullP99Us           float64 `json:"null_p99_us"`
+	NullNoDeadlineP50Us float64 `json:"null_no_deadline_p50_us"`
+	NullNoDeadlineP99Us float64 `json:"null_no_deadline_p99_us"`
+	RedisPluginP50Us    float64 `json:"redis_plugin_get_p50_us"`
+	RedisNativeP50Us    float64 `json:"redis_native_evalsha_p50_us"`
+	RedisPluginP99Us    float64 `json:"redis_plugin_get_p99_us"`
+	RedisNativeP99Us    float64 `json:"redis_native_evalsha_p99_us"`
+	ReloadWarmMs        float64 `json:"reload_warm_ms"`
+	ReloadRuns          int     `json:"reload_runs"`
+	ColdStartMs         float64 `json:"cold_start_ms"`
+	WarmStartMs         float64 `json:"warm_start_ms"`
+	InstanceMemMiB      float64 `json:"instance_linear_memory_mib"`
+	PluginRSSMiB        float64 `json:"plugin_rss_mib"`
+}
+
+// plugins measures plugin-call overheads (issue 3) in a separate process,
+// bench/cmd/pluginbench, so its memory figures stand alone.
+func (b *bench) plugins() (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "run", "./bench/cmd/pluginbench",
+		"-cache", filepath.Join(b.work, "plugincache"), "-runs", fmt.Sprint(max(b.runs, 10)))
+	cmd.Dir = b.root
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "## Plugins\n", fmt.Errorf("pluginbench: %w: %s", err, lastLines(stderr.String(), 5))
+	}
+	var f pluginFigures
+	if err := json.Unmarshal(out, &f); err != nil {
+		return "## Plugins\n", fmt.Errorf("pluginbench output %q: %w", out, err)
+	}
+	ratio := func(a, b float64) string {
+		if b == 0 {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.2f×", a/b)
+	}
+	goal := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "**missed**"
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "## Plugins\n\nPlugin host overheads (bench/cmd/pluginbench, one process; %d calls per latency figure, built-in plugins, a local redis-server).\n\n", f.Calls)
+	sb.WriteString("| measurement | wasmhls | reference | ratio | goal |\n| --- | --- | --- | --- | --- |\n")
+	fmt.Fprintf(&sb, "| store-null `renew` through the host, p50 / p99 | %.1f / %.1f µs | — | — | p50 ≤ 10 µs: %s |\n",
+		f.NullP50Us, f.NullP99Us, goal(f.NullP50Us <= 10))
+	fmt.Fprintf(&sb, "| store-redis `get` through the plugin vs native go-redis EVALSHA of the same script, p50 | %.1f µs | %.1f µs | %s | ≤ 1.3×: %s |\n",
+		f.RedisPluginP50Us, f.RedisNativeP50Us, ratio(f.RedisPluginP50Us, f.RedisNativeP50Us), goal(f.RedisPluginP50Us <= 1.3*f.RedisNativeP50Us))
+	fmt.Fprintf(&sb, "| same, p99 | %.1f µs | %.1f µs | %s | — |\n",
+		f.RedisPluginP99Us, f.RedisNativeP99Us, ratio(f.RedisPluginP99Us, f.RedisNativeP99Us))
+	fmt.Fprintf(&sb, "| call deadline (wazero close-on-context-done) on vs off, store-null p50 | %.1f µs | %.1f µs (off) | %s | measured, kept on |\n",
+		f.NullP50Us, f.NullNoDeadlineP50Us, ratio(f.NullP50Us, f.NullNoDeadlineP50Us))
+	fmt.Fprintf(&sb, "| reload of all three slots, warm compilation cache (median of %d) | %.1f ms | — | — | ≤ 100 ms: %s |\n",
+		f.ReloadRuns, f.ReloadWarmMs, goal(f.ReloadWarmMs <= 100))
+	fmt.Fprintf(&sb, "| start with all four plugins, empty cache (cold) vs populated cache | %.0f ms | %.0f ms (warm) | %s | reported |\n",
+		f.ColdStartMs, f.WarmStartMs, ratio(f.ColdStartMs, f.WarmStartMs))
+	fmt.Fprintf(&sb, "| linear memory per idle instance (store-null) | %.1f MiB | — | — | reported |\n", f.InstanceMemMiB)
+	fmt.Fprintf(&sb, "| RSS per loaded plugin (runtime + one instance, mean of 8) | %.1f MiB | — | — | reported |\n", f.PluginRSSMiB)
+	return sb.String(), nil
+}

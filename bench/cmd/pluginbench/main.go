@@ -1,0 +1,273 @@
+// Command pluginbench measures the plugin host for benchreport's "plugins"
+// section and prints the figures as JSON on stdout. It runs in its own
+// process so memory figures (RSS per loaded plugin) are not mixed with
+// other sections. It needs the built-in plugins (`make plugins`) and
+// redis-server in PATH; it starts its own Redis on a free loopback port.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/wasmhls/wasmhls/abi"
+	"github.com/wasmhls/wasmhls/config"
+	"github.com/wasmhls/wasmhls/host"
+)
+
+// Result is what benchreport reads. Times are microseconds unless the name
+// says ms; memory is MiB.
+type Result struct {
+	Calls               int     `json:"calls"`
+	NullP50Us           float64 `json:"null_p50_us"`
+	NullP99Us           float64 `json:"null_p99_us"`
+	NullNoDeadlineP50Us float64 `json:"null_no_deadline_p50_us"`
+	NullNoDeadlineP99Us float64 `json:"null_no_deadline_p99_us"`
+	RedisPluginP50Us    float64 `json:"redis_plugin_get_p50_us"`
+	RedisNativeP50Us    float64 `json:"redis_native_evalsha_p50_us"`
+	RedisPluginP99Us    float64 `json:"redis_plugin_get_p99_us"`
+	RedisNativeP99Us    float64 `json:"redis_native_evalsha_p99_us"`
+	ReloadWarmMs        float64 `json:"reload_warm_ms"` // all three slots, median
+	ReloadRuns          int     `json:"reload_runs"`
+	ColdStartMs         float64 `json:"cold_start_ms"` // 4 plugins, empty compilation cache
+	WarmStartMs         float64 `json:"warm_start_ms"` // 4 plugins, populated cache
+	InstanceMemMiB      float64 `json:"instance_linear_memory_mib"`
+	PluginRSSMiB        float64 `json:"plugin_rss_mib"` // RSS per loaded plugin (runtime + one instance)
+}
+
+func main() {
+	cacheDir := flag.String("cache", "bench/out/plugincache", "compilation cache directory (emptied for the cold start)")
+	calls := flag.Int("n", 20000, "calls per latency measurement")
+	runs := flag.Int("runs", 10, "reloads measured")
+	flag.Parse()
+	if err := run(*cacheDir, *calls, *runs); err != nil {
+		fmt.Fprintln(os.Stderr, "pluginbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(cacheDir string, calls, runs int) error {
+	ctx := context.Background()
+	quiet := slog.New(slog.DiscardHandler)
+	r := Result{Calls: calls, ReloadRuns: runs}
+
+	srv, err := startRedis()
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	capt := &captureHook{}
+	rc, err := host.NewRedis(srv.url)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	rc.AddHook(capt)
+
+	cfg := config.Default() // builtin store-null, takeover-lease, cleanup-lease
+	opts := host.Options{CacheDir: cacheDir, Logger: quiet, Redis: rc}
+
+	// Cold start: empty cache, all four plugins compiled.
+	if err := os.RemoveAll(cacheDir); err != nil {
+		return err
+	}
+	start4 := func() (time.Duration, error) {
+		t0 := time.Now()
+		h, err := host.New(ctx, cfg, opts)
+		if err != nil {
+			return 0, err
+		}
+		p, err := host.Load(ctx, "store", config.PluginSlot{Path: "builtin:store-redis"}, opts)
+		if err != nil {
+			h.Close(ctx)
+			return 0, err
+		}
+		d := time.Since(t0)
+		p.Close(ctx)
+		return d, h.Close(ctx)
+	}
+	d, err := start4()
+	if err != nil {
+		return fmt.Errorf("cold start: %w", err)
+	}
+	r.ColdStartMs = ms(d)
+	if d, err = start4(); err != nil {
+		return fmt.Errorf("warm start: %w", err)
+	}
+	r.WarmStartMs = ms(d)
+
+	// store-null through the host, with and without the call deadline.
+	for _, noDeadline := range []bool{false, true} {
+		o := opts
+		o.NoCallDeadline = noDeadline
+		p, err := host.Load(ctx, "store", config.PluginSlot{Path: "builtin:store-null"}, o)
+		if err != nil {
+			return err
+		}
+		s := host.NewStoreClient(p)
+		lat, err := measure(calls, func() error {
+			_, err := s.Renew(ctx, "job", "pod", 1, 30*time.Second, abi.Progress{})
+			return err
+		})
+		p.Close(ctx)
+		if err != nil {
+			return fmt.Errorf("store-null renew: %w", err)
+		}
+		if noDeadline {
+			r.NullNoDeadlineP50Us, r.NullNoDeadlineP99Us = q(lat, .5), q(lat, .99)
+		} else {
+			r.NullP50Us, r.NullP99Us = q(lat, .5), q(lat, .99)
+		}
+	}
+
+	// store-redis get through the plugin vs the same EVALSHA from go-redis.
+	p, err := host.Load(ctx, "store", config.PluginSlot{Path: "builtin:store-redis"}, opts)
+	if err != nil {
+		return err
+	}
+	s := host.NewStoreClient(p)
+	if _, _, err := s.Create(ctx, abi.JobRecord{ID: "bench-job", Item: "item", Variant: "720p", Owner: "pod-a",
+		OwnerURL: "http://a", LastCompletedSegment: -1, LastRequestedSegment: -1}, time.Hour); err != nil {
+		return fmt.Errorf("store-redis create: %w", err)
+	}
+	capt.arm()
+	if _, err := s.Get(ctx, "bench-job"); err != nil {
+		return fmt.Errorf("store-redis get: %w", err)
+	}
+	evalArgs := capt.take()
+	if len(evalArgs) == 0 {
+		p.Close(ctx)
+		return fmt.Errorf("store-redis get issued no EVALSHA (cannot build the native reference)")
+	}
+	// Interleave blocks so drift on a busy machine hits both sides alike.
+	var plug, native []time.Duration
+	for i := 0; i < 10; i++ {
+		a, err := measure(calls/10, func() error { _, err := s.Get(ctx, "bench-job"); return err })
+		if err != nil {
+			return fmt.Errorf("store-redis get: %w", err)
+		}
+		b, err := measure(calls/10, func() error { return rc.Do(ctx, evalArgs...).Err() })
+		if err != nil {
+			return fmt.Errorf("native evalsha: %w", err)
+		}
+		plug, native = append(plug, a...), append(native, b...)
+	}
+	p.Close(ctx)
+	r.RedisPluginP50Us, r.RedisPluginP99Us = q(plug, .5), q(plug, .99)
+	r.RedisNativeP50Us, r.RedisNativeP99Us = q(native, .5), q(native, .99)
+
+	// Reload with a warm cache (all three slots of the default config).
+	h, err := host.New(ctx, cfg, opts)
+	if err != nil {
+		return err
+	}
+	var rel []float64
+	for range runs {
+		t0 := time.Now()
+		if _, err := h.Reload(ctx); err != nil {
+			h.Close(ctx)
+			return fmt.Errorf("reload: %w", err)
+		}
+		rel = append(rel, ms(time.Since(t0)))
+	}
+	slices.Sort(rel)
+	r.ReloadWarmMs = rel[len(rel)/2]
+	for _, pi := range h.Plugins(ctx).([]host.PluginInfo) {
+		if pi.Slot == "store" && pi.IdleInstances > 0 {
+			r.InstanceMemMiB = float64(pi.IdleMemoryBytes) / float64(pi.IdleInstances) / (1 << 20)
+		}
+	}
+	if err := h.Close(ctx); err != nil {
+		return err
+	}
+
+	// RSS per loaded plugin: load 8 store-null plugins (one instance each).
+	const k = 8
+	before := rss()
+	var ps []*host.Plugin
+	for range k {
+		p, err := host.Load(ctx, "store", config.PluginSlot{Path: "builtin:store-null"}, opts)
+		if err != nil {
+			return err
+		}
+		ps = append(ps, p)
+	}
+	after := rss()
+	for _, p := range ps {
+		p.Close(ctx)
+	}
+	r.PluginRSSMiB = (after - before) / k
+
+	return json.NewEncoder(os.Stdout).Encode(r)
+}
+
+func measure(n int, f func() error) ([]time.Duration, error) {
+	out := make([]time.Duration, 0, n)
+	for range n {
+		t0 := time.Now()
+		if err := f(); err != nil {
+			return nil, err
+		}
+		out = append(out, time.Since(t0))
+	}
+	return out, nil
+}
+
+func q(d []time.Duration, p float64) float64 {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return float64(s[min(len(s)-1, int(p*float64(len(s))))]) / float64(time.Microsecond)
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// rss is the resident set in MiB after a GC, from /proc/self/status.
+func rss() float64 {
+	runtime.GC()
+	debug.FreeOSMemory()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// captureHook records the arguments of the next EVALSHA once armed, so the
+// native reference replays exactly what the plugin sent.
+type captureHook struct {
+	armed bool
+	args  []any
+}
+
+func (c *captureHook) arm()        { c.armed, c.args = true, nil }
+func (c *captureHook) take() []any { c.armed = false; return c.args }
+
+func (c *captureHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (c *captureHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if c.armed && c.args == nil && strings.EqualFold(cmd.Name(), "evalsha") {
+			c.args = slices.Clone(cmd.Args())
+		}
+		return next(ctx, cmd)
+	}
+}
+func (c *captureHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
