@@ -3,9 +3,12 @@ package host
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/tetratelabs/wazero"
 
 	"github.com/wasmhls/wasmhls/abi"
 	"github.com/wasmhls/wasmhls/config"
@@ -61,4 +64,28 @@ func BenchmarkStoreRedisGet(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkLoadWarm is one Load of the test guest with a warm in-memory
+// compilation cache (the reload path).
+func BenchmarkLoadWarm(b *testing.B) {
+	path := buildGuest(b, "store", "1", "")
+	cache := wazero.NewCompilationCache()
+	defer cache.Close(context.Background())
+	ctx := context.Background()
+	for range b.N {
+		p, err := load(ctx, "store", config.PluginSlot{Path: path}, mustRead(b, path), "", Options{cache: cache, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		p.Close(ctx)
+	}
+}
+
+func mustRead(b *testing.B, path string) []byte {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return data
 }

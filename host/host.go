@@ -130,6 +130,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Host, err err
 func (h *Host) loadGeneration(ctx context.Context, s *slot) (*generation, error) {
 	o := h.opts
 	o.cache, o.slot, o.stats = h.cache, s.name, s.stats
+	if g := s.cur.Load(); g != nil {
+		o.reuse = g.plugin
+	}
 	p, err := Load(ctx, s.name, s.conf, o)
 	if err != nil {
 		return nil, err

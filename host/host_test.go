@@ -91,9 +91,22 @@ func TestReloadUnderLoad(t *testing.T) {
 			}
 		}()
 	}
+	// Alternate two builds of the store guest so half the reloads load a
+	// new file (new runtime) and half reload an unchanged one (shared).
+	v1, v2 := buildGuest(t, "store", "1", ""), buildGuest(t, "store", "1", "v2")
 	for i := range 20 {
+		want := "0.0.1"
+		if i%4 < 2 {
+			copyFile(t, v2, paths["store"])
+			want = "0.0.2"
+		} else {
+			copyFile(t, v1, paths["store"])
+		}
 		if _, err := h.Reload(context.Background()); err != nil {
 			t.Fatalf("reload %d: %v", i, err)
+		}
+		if got := infoOf(t, h, "store").Version; got != want {
+			t.Fatalf("reload %d: version %s, want %s", i, got, want)
 		}
 	}
 	cancel()

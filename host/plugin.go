@@ -42,6 +42,11 @@ type Options struct {
 	metrics *metrics
 	stats   *callStats
 	slot    string // metric label; Load alone uses the kind
+	// reuse is the slot's current plugin on reload: when the new file has
+	// the same sha256, the new generation shares its runtime and compiled
+	// module (decoding and validating a Go module costs tens of ms even
+	// with a warm compilation cache) and only makes fresh instances.
+	reuse *Plugin
 }
 
 // Caller is what the typed clients need: one operation with a JSON request
@@ -63,6 +68,7 @@ type Plugin struct {
 
 	rt         wazero.Runtime
 	compiled   wazero.CompiledModule
+	shared     *sharedRuntime
 	modCfg     wazero.ModuleConfig
 	pool       *pool
 	redis      redis.UniversalClient
@@ -71,7 +77,6 @@ type Plugin struct {
 
 	metrics   *metrics
 	stats     *callStats
-	ownCache  wazero.CompilationCache // closed with the plugin when Load made it
 	closed    atomic.Bool
 	noTimeout bool
 }
@@ -154,44 +159,16 @@ func load(ctx context.Context, kind string, slot config.PluginSlot, wasm []byte,
 		hint = "the redis capability needs redis.url to be set"
 	}
 
-	cache := opts.cache
-	if cache == nil {
-		if opts.CacheDir != "" {
-			if cache, err = wazero.NewCompilationCacheWithDir(opts.CacheDir); err != nil {
-				return nil, fail("compilation cache %s: %v", opts.CacheDir, err)
-			}
-		} else {
-			cache = wazero.NewCompilationCache()
-		}
-		p.ownCache = cache
-	}
-	rc := wazero.NewRuntimeConfigCompiler().
-		WithCompilationCache(cache).
-		WithMemoryLimitPages(uint32(limits.MemoryMB) * 16). // 64 KiB pages
-		WithCloseOnContextDone(!opts.NoCallDeadline)
-	p.rt = wazero.NewRuntimeWithConfig(ctx, rc)
 	defer func() {
 		if err != nil {
 			_ = p.Close(context.WithoutCancel(ctx))
 		}
 	}()
-
-	if p.compiled, err = p.rt.CompileModule(ctx, wasm); err != nil {
-		return nil, fail("compile: %v", err)
-	}
-	if err := checkImports(p.compiled, granted); err != nil {
-		return nil, fail("%v (%s)", err, hint)
-	}
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, p.rt); err != nil {
-		return nil, fail("wasi: %v", err)
-	}
-	if err := p.instantiateHostModule(ctx, granted); err != nil {
-		return nil, fail("host functions: %v", err)
-	}
-	for _, e := range []string{abi.ExportABIVersion, abi.ExportDescribe, abi.ExportMalloc, abi.ExportFree, abi.ExportCall} {
-		if _, ok := p.compiled.ExportedFunctions()[e]; !ok {
-			return nil, fail("missing export %s (not a wasmhls plugin, or built without //go:wasmexport)", e)
-		}
+	if r := opts.reuse; r != nil && r.sha == sum && r.limits == limits && opts.NoCallDeadline == r.noTimeout {
+		r.shared.refs.Add(1)
+		p.rt, p.compiled, p.shared = r.rt, r.compiled, r.shared
+	} else if err := p.compile(ctx, wasm, granted, hint, opts); err != nil {
+		return nil, fail("%v", err)
 	}
 	// No preopened directories, no environment, no args, no stdin; stdout
 	// and stderr are dropped. Clocks and randomness are the real ones so the
@@ -246,6 +223,57 @@ func load(ctx context.Context, kind string, slot config.PluginSlot, wasm []byte,
 		return nil, fail("self_test: %v", err)
 	}
 	return p, nil
+}
+
+// sharedRuntime is a plugin's wazero Runtime and compiled module; the
+// generations of one slot that load the same file share it, and the last
+// one to close closes it.
+type sharedRuntime struct {
+	refs     atomic.Int32
+	ownCache wazero.CompilationCache // closed with the runtime when Load made it
+}
+
+// compile makes the plugin's own Runtime (host functions of granted
+// capabilities only, WASI without files or environment) and compiles wasm.
+func (p *Plugin) compile(ctx context.Context, wasm []byte, granted map[string]bool, hint string, opts Options) error {
+	p.shared = &sharedRuntime{}
+	p.shared.refs.Store(1)
+	cache := opts.cache
+	if cache == nil {
+		var err error
+		if opts.CacheDir != "" {
+			if cache, err = wazero.NewCompilationCacheWithDir(opts.CacheDir); err != nil {
+				return fmt.Errorf("compilation cache %s: %v", opts.CacheDir, err)
+			}
+		} else {
+			cache = wazero.NewCompilationCache()
+		}
+		p.shared.ownCache = cache
+	}
+	rc := wazero.NewRuntimeConfigCompiler().
+		WithCompilationCache(cache).
+		WithMemoryLimitPages(uint32(p.limits.MemoryMB) * 16). // 64 KiB pages
+		WithCloseOnContextDone(!opts.NoCallDeadline)
+	p.rt = wazero.NewRuntimeWithConfig(ctx, rc)
+	var err error
+	if p.compiled, err = p.rt.CompileModule(ctx, wasm); err != nil {
+		return fmt.Errorf("compile: %v", err)
+	}
+	if err := checkImports(p.compiled, granted); err != nil {
+		return fmt.Errorf("%v (%s)", err, hint)
+	}
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, p.rt); err != nil {
+		return fmt.Errorf("wasi: %v", err)
+	}
+	if err := p.instantiateHostModule(ctx, granted); err != nil {
+		return fmt.Errorf("host functions: %v", err)
+	}
+	for _, e := range []string{abi.ExportABIVersion, abi.ExportDescribe, abi.ExportMalloc, abi.ExportFree, abi.ExportCall} {
+		if _, ok := p.compiled.ExportedFunctions()[e]; !ok {
+			return fmt.Errorf("missing export %s (not a wasmhls plugin, or built without //go:wasmexport)", e)
+		}
+	}
+	return nil
 }
 
 // checkImports refuses imports the sandbox does not provide, with a better
@@ -342,11 +370,13 @@ func (p *Plugin) Close(ctx context.Context) error {
 	if p.pool != nil {
 		p.pool.closeIdle(ctx)
 	}
-	if p.rt != nil {
-		errs = append(errs, p.rt.Close(ctx))
-	}
-	if p.ownCache != nil {
-		errs = append(errs, p.ownCache.Close(ctx))
+	if p.shared != nil && p.shared.refs.Add(-1) == 0 {
+		if p.rt != nil {
+			errs = append(errs, p.rt.Close(ctx))
+		}
+		if p.shared.ownCache != nil {
+			errs = append(errs, p.shared.ownCache.Close(ctx))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -70,3 +70,15 @@ func (in *input) close() {
 		in.fc = nil
 	}
 }
+
+// videoOrigin is the item start (MediaInfo.StartTime) in the video stream's
+// time base: the first video timestamp, else the container's start time.
+func (in *input) videoOrigin() int64 {
+	if st := in.vs.StartTime(); st != astiav.NoPtsValue {
+		return st
+	}
+	if st := in.fc.StartTime(); st != astiav.NoPtsValue {
+		return astiav.RescaleQ(st, astiav.TimeBaseQ, in.vs.TimeBase())
+	}
+	return 0
+}

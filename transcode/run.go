@@ -45,10 +45,7 @@ func Run(ctx context.Context, spec JobSpec) error {
 	log = log.With("input", spec.Input, "variant", spec.Variant.Name)
 	p := &pipeline{
 		in: in, v: spec.Variant, hasAudio: in.as != nil && spec.Variant.AudioBitrate > 0,
-		originPts: in.vs.StartTime(), pkt: astiav.AllocPacket(), fresh: true, log: log,
-	}
-	if p.originPts == astiav.NoPtsValue {
-		p.originPts = 0
+		originPts: in.videoOrigin(), pkt: astiav.AllocPacket(), fresh: true, log: log,
 	}
 	defer p.pkt.Free()
 	seg := newSegmenter(&spec, durs, p.hasAudio, log)
@@ -64,7 +61,7 @@ func Run(ctx context.Context, spec JobSpec) error {
 		err := p.runFrom(ctx, n, backoff)
 		var r restartAt
 		switch {
-		case errors.Is(err, errFinished):
+		case err == nil || errors.Is(err, errFinished):
 			return nil
 		case errors.As(err, &r):
 			n, backoff = r.n, 0
@@ -129,21 +126,14 @@ type pipeline struct {
 func (p *pipeline) runFrom(ctx context.Context, n int, backoff int64) error {
 	startTicks := int64(n) * p.seg.segTicks
 
-	dec, err := newSWDecoder(p.in.vs, "video")
+	vd, vs, ve, err := newVideoStages(p.in.vs, p.v)
 	if err != nil {
 		return err
 	}
-	defer dec.close()
-	var vd videoDecoder = dec
-	sc := newSWScaler(p.v.Width, p.v.Height)
-	defer sc.close()
-	var vs scaler = sc
-	enc, err := newX264Encoder(p.v)
-	if err != nil {
-		return err
-	}
-	defer enc.close()
-	var ve videoEncoder = enc
+	// Freed encoder first, decoder last: the reverse of the data flow.
+	defer vd.close()
+	defer vs.close()
+	defer ve.close()
 	var audio *audioChain
 	if p.hasAudio {
 		aOrigin := astiav.RescaleQ(p.originPts, p.in.vs.TimeBase(), p.in.as.TimeBase())

@@ -95,6 +95,7 @@ func TestRunSegments(t *testing.T) {
 		t.Errorf("published in order %v", rec.order)
 	}
 	decodesCleanly(t, files)
+	playsAsHLS(t, dir, info)
 
 	// The stream is what the variant declares.
 	_, streams := testmedia.FFprobeFormat(t, files[0])
@@ -177,9 +178,20 @@ func TestRestartAtSegment(t *testing.T) {
 					t.Errorf("segment %d: first audio packet at %.6f, first run %.6f", start+i, g.audioFirst, r.audioFirst)
 				}
 			}
-			// Segments from both runs join as one stream.
+			// Segments from both runs join as one stream: it decodes, and
+			// timestamps never go back at the join (no discontinuity).
 			mixed := append(segFiles(t, full, start), files...)
 			decodesCleanly(t, mixed)
+			all := testmedia.Concat(t, filepath.Join(t.TempDir(), "mixed.ts"), mixed...)
+			for _, sel := range []string{"v:0", "a:0"} {
+				ps := testmedia.FFprobePackets(t, all, sel)
+				for i := 1; i < len(ps); i++ {
+					if ps[i].DTSTime <= ps[i-1].DTSTime {
+						t.Errorf("%s: DTS %.6f after %.6f at packet %d", sel, ps[i].DTSTime, ps[i-1].DTSTime, i)
+						break
+					}
+				}
+			}
 		})
 	}
 }
@@ -355,6 +367,7 @@ func TestInputs(t *testing.T) {
 				t.Errorf("first audio packet at %.6f, want %.6f", segs[0].audioFirst, want)
 			}
 			decodesCleanly(t, files)
+			playsAsHLS(t, dir, info)
 			// A restarted job reproduces the boundaries on this input too.
 			rdir := t.TempDir()
 			runJob(t, in, info, v, rdir, count-1, nil)
@@ -444,4 +457,39 @@ func TestConcurrentWritersShareDirectory(t *testing.T) {
 	files := segFiles(t, dir, 6)
 	checkSegments(t, files, 0, 25)
 	decodesCleanly(t, files)
+}
+
+// playsAsHLS writes a VOD playlist over the segments with SegmentDurations
+// as EXTINF, has the ffmpeg CLI play it as an HLS client (any "Packet
+// corrupt" at a segment join or decode error fails), and checks that the
+// EXTINF values add up to the real duration of the output within one frame.
+func playsAsHLS(t *testing.T, dir string, info *MediaInfo) {
+	t.Helper()
+	durs := SegmentDurations(info, testSeg)
+	var b strings.Builder
+	b.WriteString("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-TARGETDURATION:3\n#EXT-X-MEDIA-SEQUENCE:0\n")
+	sum := 0.0
+	for n, d := range durs {
+		fmt.Fprintf(&b, "#EXTINF:%.6f,\n%d.ts\n", d, n)
+		sum += d
+	}
+	b.WriteString("#EXT-X-ENDLIST\n")
+	pl := writeFile(t, dir, "index.m3u8", b.String())
+	if msg := testmedia.DecodeErrors(t, pl); msg != "" {
+		t.Errorf("ffmpeg playing the HLS playlist: %s", msg)
+	}
+	fr := testmedia.FFprobeFrames(t, testmedia.Concat(t, filepath.Join(t.TempDir(), "all.ts"), segFilesN(dir, len(durs))...))
+	frame := 1 / info.Video.FPS
+	real := fr[len(fr)-1].PTSTime - fr[0].PTSTime + frame
+	if math.Abs(sum-real) > frame+1e-6 {
+		t.Errorf("EXTINF sum %.4f s, real video duration %.4f s: more than one frame apart", sum, real)
+	}
+}
+
+func segFilesN(dir string, n int) []string {
+	var out []string
+	for i := 0; i < n; i++ {
+		out = append(out, SegmentPath(dir, i))
+	}
+	return out
 }

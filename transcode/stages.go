@@ -1,6 +1,10 @@
 package transcode
 
-import "github.com/asticode/go-astiav"
+import (
+	"fmt"
+
+	"github.com/asticode/go-astiav"
+)
 
 // The video path is three stages behind small interfaces so that a hardware
 // pipeline (VAAPI/NVENC/QSV decoders, GPU scalers, hardware encoders keeping
@@ -38,3 +42,25 @@ type videoEncoder interface {
 
 // outTimeBase is the time base of everything after decoding: MPEG-TS's 90 kHz.
 var outTimeBase = astiav.NewRational(1, 90000)
+
+// newVideoStages builds the decode → scale → encode chain for a variant. This
+// is where hardware stages plug in: the encoder name chosen for the variant
+// (Variant.VideoCodec, part of its hash) selects the chain; "libx264" is the
+// software one.
+func newVideoStages(s *astiav.Stream, v Variant) (videoDecoder, scaler, videoEncoder, error) {
+	switch v.VideoCodec {
+	case "libx264":
+		dec, err := newSWDecoder(s, "video")
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		enc, err := newX264Encoder(v)
+		if err != nil {
+			dec.close()
+			return nil, nil, nil, err
+		}
+		return dec, newSWScaler(v.Width, v.Height), enc, nil
+	default:
+		return nil, nil, nil, fmt.Errorf("video encoder %q has no pipeline in this build (software: libx264)", v.VideoCodec)
+	}
+}

@@ -213,7 +213,7 @@ func (p *Pod) kill() {
 	if !p.Running() {
 		return
 	}
-	_ = p.signal(syscall.SIGCONT) // a stopped process still dies of SIGKILL, but its children might not be reaped promptly
+	_ = p.signal(syscall.SIGCONT) // harmless when running; leaves no pod frozen
 	_ = p.Kill()
 }
 
