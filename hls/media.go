@@ -145,27 +145,43 @@ func (s *server) segment(c echo.Context) error {
 		return err
 	}
 	req := c.Request()
-	res, err := s.o.Manager.Segment(req.Context(), session.SegmentRequest{
+	sr := session.SegmentRequest{
 		Item: it.ID, ItemPath: it.Abs, Info: info, Session: sess, Variant: v, N: n,
 		Proxied: req.Header.Get(HeaderProxied) != "",
-	})
-	switch {
-	case errors.Is(err, session.ErrSegmentRange):
-		return echo.NewHTTPError(http.StatusNotFound, err.Error())
-	case errors.Is(err, session.ErrUnavailable):
-		secs := int(s.o.Manager.RetryAfter().Round(time.Second) / time.Second)
-		c.Response().Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
-		return echo.NewHTTPError(http.StatusServiceUnavailable, err.Error())
-	case errors.Is(err, context.Canceled) && req.Context().Err() != nil:
-		return nil // the client went away
-	case err != nil:
-		return err
 	}
-	if res.ProxyTo != "" {
-		return s.proxySegment(c, res.ProxyTo)
+	// A proxy to an owner that turns out dead (or draining) is decided
+	// again by the manager, which then waits for the lease and takes over:
+	// the client never sees that error while a takeover is possible.
+	for attempt := 0; ; attempt++ {
+		res, err := s.o.Manager.Segment(req.Context(), sr)
+		switch {
+		case errors.Is(err, session.ErrSegmentRange):
+			return echo.NewHTTPError(http.StatusNotFound, err.Error())
+		case errors.Is(err, session.ErrUnavailable):
+			secs := int(s.o.Manager.RetryAfter().Round(time.Second) / time.Second)
+			c.Response().Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+			return echo.NewHTTPError(http.StatusServiceUnavailable, err.Error())
+		case errors.Is(err, context.Canceled) && req.Context().Err() != nil:
+			return nil // the client went away
+		case err != nil:
+			return err
+		}
+		if res.ProxyTo == "" {
+			return serveSegment(c, res.Path)
+		}
+		err = s.proxySegment(c, res.ProxyTo)
+		if !errors.Is(err, errOwnerUnreachable) || attempt >= 2 || req.Context().Err() != nil {
+			return err
+		}
+		s.log.Info("owner unreachable through proxy; deciding again", "owner_url", res.ProxyTo, "path", req.URL.Path, "err", err)
+		c.Response().Header().Del("Retry-After")
+		sr.ProxyFailed = res.ProxyTo
 	}
-	return serveSegment(c, res.Path)
 }
+
+// errOwnerUnreachable marks a proxy attempt that reached no answer from
+// the owner (or a 503 from it) and wrote nothing to the client yet.
+var errOwnerUnreachable = errors.New("owner unreachable")
 
 // serveSegment sends a finished segment with Range support; the body goes
 // out through sendfile (see sendfileWriter).
@@ -221,9 +237,14 @@ func (s *server) proxySegment(c echo.Context, ownerURL string) error {
 	resp, err := s.proxy.Do(out)
 	if err != nil {
 		c.Response().Header().Set("Retry-After", "1")
-		return echo.NewHTTPError(http.StatusServiceUnavailable, fmt.Sprintf("owner %s unreachable: %v", ownerURL, err))
+		return echo.NewHTTPError(http.StatusServiceUnavailable, fmt.Sprintf("owner %s unreachable: %v", ownerURL, err)).SetInternal(errOwnerUnreachable)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusServiceUnavailable {
+		// The owner cannot produce it (draining, fenced): nothing written yet.
+		c.Response().Header().Set("Retry-After", "1")
+		return echo.NewHTTPError(http.StatusServiceUnavailable, fmt.Sprintf("owner %s answered 503", ownerURL)).SetInternal(errOwnerUnreachable)
+	}
 	h := c.Response().Header()
 	for _, k := range []string{"Content-Type", "Content-Length", "Content-Range", "Cache-Control", "Accept-Ranges", "Last-Modified", "Retry-After"} {
 		if v := resp.Header.Get(k); v != "" {

@@ -217,10 +217,20 @@ func (s *server) healthz(c echo.Context) error {
 
 func (s *server) readyz(c echo.Context) error {
 	checks := append([]func() error{s.o.Manager.Ready}, s.o.ReadyChecks...)
+	var degraded []string
 	for _, check := range checks {
-		if err := check(); err != nil {
+		err := check()
+		switch {
+		case errors.Is(err, session.ErrDegraded):
+			// Shared by every pod (the store is down): stay in rotation so
+			// finished segments keep being served.
+			degraded = append(degraded, err.Error())
+		case err != nil:
 			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": err.Error(), "pod": s.o.Pod})
 		}
+	}
+	if len(degraded) > 0 {
+		return c.JSON(http.StatusOK, map[string]string{"status": "degraded", "error": strings.Join(degraded, "; "), "pod": s.o.Pod})
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready", "pod": s.o.Pod})
 }

@@ -190,8 +190,8 @@ func load(ctx context.Context, kind string, slot config.PluginSlot, wasm []byte,
 	}
 	p.pool.prime()
 	defer func() {
-		if in != nil {
-			p.pool.put(in, err != nil)
+		if in != nil { // an error before the instance went back to the pool
+			p.pool.discard(in)
 		}
 	}()
 	if v, err := in.abiVersion(ctx, p.callTimeout()); err != nil {
@@ -350,6 +350,9 @@ func (p *Plugin) call(ctx context.Context, op string, req, resp any) (string, er
 		return "", failed(p.path, op, err)
 	}
 	raw, broken, err := in.call(ctx, op, body, p.callTimeout(), p.noTimeout, p.maxMsg)
+	if broken && err != nil && p.atMemoryLimit(in) {
+		err = fmt.Errorf("%w (guest memory reached its limit of %d MiB, plugins.limits.memory_mb)", err, p.limits.MemoryMB)
+	}
 	p.pool.put(in, broken)
 	if err != nil {
 		if broken {
@@ -358,6 +361,14 @@ func (p *Plugin) call(ctx context.Context, op string, req, resp any) (string, er
 		return "", failed(p.path, op, err)
 	}
 	return decodeResponse(p.path, op, raw, p.maxMsg, resp)
+}
+
+// atMemoryLimit tells whether a failed instance's memory could not grow
+// any more (a Go guest then dies with "out of memory"): within 4 MiB of
+// the limit, the size of a typical large allocation.
+func (p *Plugin) atMemoryLimit(in *instance) bool {
+	limit := uint64(p.limits.MemoryMB) << 20
+	return uint64(in.mem.Size())+4<<20 >= limit
 }
 
 // Close closes the plugin's runtime and every instance; calls still running

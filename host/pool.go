@@ -51,11 +51,29 @@ func (pl *pool) put(in *instance, broken bool) {
 	if broken || in.calls >= pl.p.limits.RecycleAfter || pl.p.closed.Load() {
 		in.close(context.Background())
 		pl.p.metrics.instances(pl.p.slot, -1)
-		return
+		if pl.p.closed.Load() {
+			return
+		}
+		// Replace it now, while this caller still holds the token, so the
+		// next caller finds a warm instance; if that fails, get tries again.
+		fresh, err := pl.p.newInstance(context.Background())
+		if err != nil {
+			pl.p.log.Warn("plugin instance could not be replaced", "err", err)
+			return
+		}
+		in = fresh
 	}
 	pl.mu.Lock()
 	pl.idle = append(pl.idle, in)
 	pl.mu.Unlock()
+}
+
+// discard closes an instance taken with get (or primed) without replacing
+// it: the load that made it failed.
+func (pl *pool) discard(in *instance) {
+	in.close(context.Background())
+	pl.p.metrics.instances(pl.p.slot, -1)
+	<-pl.sem
 }
 
 // prime takes a token for an instance made outside get, so put can

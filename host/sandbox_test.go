@@ -43,7 +43,7 @@ func TestHostilePlugins(t *testing.T) {
 	})
 	t.Run("memory bomb hits the limit", func(t *testing.T) {
 		err := p.Call(ctx, "bomb", nil, nil)
-		if !errors.Is(err, ErrPluginFailed) {
+		if !errors.Is(err, ErrPluginFailed) || !strings.Contains(err.Error(), "limit of 48 MiB") {
 			t.Fatalf("bomb: %v", err)
 		}
 		alive(t, p, "bomb")
@@ -57,8 +57,12 @@ func TestHostilePlugins(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		idleBefore, _ := p.pool.idleMemory()
 		if err := p.Call(ctx, "panic", nil, nil); !errors.Is(err, ErrPluginFailed) || !strings.Contains(err.Error(), "trapped") {
 			t.Fatalf("panic: %v", err)
+		}
+		if idleAfter, _ := p.pool.idleMemory(); idleAfter != idleBefore {
+			t.Fatalf("idle instances %d before a trap, %d after: the broken one was not replaced", idleBefore, idleAfter)
 		}
 		// Calls here are sequential, so the pool reuses one instance; the
 		// broken one is gone and the next call must run on a fresh one.

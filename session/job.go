@@ -32,12 +32,13 @@ type job struct {
 	durations []float64
 	log       *slog.Logger
 
-	adopted   *abi.JobRecord // run under this record instead of creating one (takeover)
-	lease     *Lease         // from the renew worker once the record is ours
-	ready     chan struct{}  // closed once the store answered Create
-	createErr error          // set before ready closes
-	foreign   *abi.JobRecord
-	done      chan struct{} // closed when loop returns
+	adopted     *abi.JobRecord // run under this record instead of creating one (takeover)
+	adoptedSent time.Time      // when the takeover that granted adopted was made (renew clock)
+	lease       *Lease         // from the renew worker once the record is ours
+	ready       chan struct{}  // closed once the store answered Create
+	createErr   error          // set before ready closes
+	foreign     *abi.JobRecord
+	done        chan struct{} // closed when loop returns
 
 	mu        sync.Mutex
 	owner     string
@@ -202,7 +203,10 @@ func (j *job) loop() {
 	// The lease runs from when the store was asked, not when it answered.
 	sent := m.renew.Now()
 	if j.adopted != nil {
-		rec = *j.adopted
+		rec, sent = *j.adopted, j.adoptedSent
+		j.mu.Lock()
+		j.completed = max(j.completed, rec.LastCompletedSegment)
+		j.mu.Unlock()
 	} else {
 		rec, err = j.create()
 	}
@@ -247,6 +251,7 @@ func (j *job) loop() {
 		runErr = m.run(runCtx, transcode.JobSpec{
 			Input: j.input, Info: j.info, Variant: j.variant, OutDir: j.dir, Start: start,
 			Next: j.next, Commit: j.commit, Progress: j.progress,
+			Logger: j.log.With("epoch", rec.Epoch),
 		})
 		cancel()
 		<-watched
@@ -411,7 +416,9 @@ func (j *job) end(runErr error) {
 	switch {
 	case lost:
 		j.log.Warn("lease lost: job stopped", "epoch", epoch, "err", runErr)
-		failure = fmt.Errorf("%w: %v", ErrUnavailable, runErr)
+		// %w twice: waiters see ErrUnavailable and why (ErrLost lets an
+		// HA request go back to the non-owner path).
+		failure = fmt.Errorf("%w: %w", ErrUnavailable, runErr)
 	case m.ctx.Err() != nil:
 		if err := m.store.Release(ctx, j.id, owner, epoch); err != nil {
 			j.log.Warn("release on shutdown", "err", err)

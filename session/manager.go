@@ -76,6 +76,10 @@ type SegmentRequest struct {
 	// Proxied is true when another pod proxied this request here: it must
 	// not be proxied again (loop guard).
 	Proxied bool
+	// ProxyFailed is the owner URL an earlier ProxyTo of this request could
+	// not reach (connection refused, timeout, 503): the request is decided
+	// again without proxying there until that owner shows it is alive.
+	ProxyFailed string
 }
 
 // SegmentResult: Path of the finished segment, or ProxyTo (an owner_url)
@@ -180,24 +184,15 @@ func (m *Manager) segment(ctx context.Context, r SegmentRequest) (SegmentResult,
 	return m.produce(ctx, r, nil, dir, count)
 }
 
-// adopt runs the job of r under rec, a record this pod already owns (after
-// a store takeover), instead of creating one, and waits for segment r.N.
-// For the HA code in remote.go.
-func (m *Manager) adopt(ctx context.Context, rec abi.JobRecord, r SegmentRequest) (SegmentResult, error) {
-	count := transcode.SegmentCount(r.Info, r.Variant.SegmentSeconds)
-	if r.N < 0 || r.N >= count {
-		return SegmentResult{}, fmt.Errorf("segment %d of %s (%d segments): %w", r.N, r.Item, count, ErrSegmentRange)
-	}
-	res, _, err := m.produce(ctx, r, &rec, m.SegmentDir(r.Item, r.Variant), count)
-	return res, err
-}
-
 // produce gets segment r.N made by a local job (joined, restarted or
-// started; with rec non-nil a started job runs under rec) and waits for it.
+// started; with rec non-nil a started job runs under rec, a record this pod
+// won in a takeover) and waits for it. A job whose record another pod owns
+// hands the request to the non-owner path (remote).
 func (m *Manager) produce(ctx context.Context, r SegmentRequest, rec *abi.JobRecord, dir string, count int) (SegmentResult, string, error) {
 	path := transcode.SegmentPath(dir, r.N)
 	id := jobID(r.Session, r.Variant.Name)
-	for attempt := 0; ; attempt++ {
+	ended, rounds := 0, 0
+	for {
 		j, err := m.acquire(ctx, id, r, rec, dir, count)
 		if err != nil {
 			return SegmentResult{}, "", err
@@ -208,13 +203,40 @@ func (m *Manager) produce(ctx context.Context, r SegmentRequest, rec *abi.JobRec
 			return SegmentResult{}, "", ctx.Err()
 		}
 		if j.foreign != nil {
-			res, err := m.remote(ctx, *j.foreign, r)
-			return res, "proxied", err
+			// Each round here is a store decision (create found another
+			// owner, a takeover won or lost); a few are plenty.
+			if rounds++; rounds > 4 {
+				return SegmentResult{}, "", fmt.Errorf("%w: job %s changed hands %d times during one request", ErrUnavailable, id, rounds)
+			}
+			res, adopt, err := m.remote(ctx, *j.foreign, r)
+			switch {
+			case errors.Is(err, errRecreate):
+				rec = nil
+				continue
+			case err != nil:
+				return SegmentResult{}, "", err
+			case adopt != nil:
+				rec = adopt
+				continue
+			case res.ProxyTo != "":
+				return res, "proxied", nil
+			default:
+				return res, "hit", nil
+			}
 		}
 		if j.createErr != nil {
 			return SegmentResult{}, "", fmt.Errorf("%w: create job %s: %v", ErrUnavailable, id, j.createErr)
 		}
 		ok, err := j.wait(ctx, path)
+		if err != nil && m.policy != nil && errors.Is(err, ErrLost) && ctx.Err() == nil {
+			// Our job lost its lease (taken over): the request goes on as
+			// one for another pod's job.
+			if ended++; ended > 2 {
+				return SegmentResult{}, "", err
+			}
+			rec = nil
+			continue
+		}
 		if err != nil {
 			return SegmentResult{}, "", err
 		}
@@ -223,8 +245,9 @@ func (m *Manager) produce(ctx context.Context, r SegmentRequest, rec *abi.JobRec
 		}
 		// The job ended cleanly (idle, stopped, finished) without this
 		// segment: start another one, but never loop forever.
-		if attempt >= 2 {
-			return SegmentResult{}, "", fmt.Errorf("job %s ended %d times without producing segment %d: %w", id, attempt+1, r.N, ErrUnavailable)
+		rec = nil
+		if ended++; ended > 2 {
+			return SegmentResult{}, "", fmt.Errorf("job %s ended %d times without producing segment %d: %w", id, ended, r.N, ErrUnavailable)
 		}
 	}
 }
@@ -267,7 +290,13 @@ func (m *Manager) acquire(ctx context.Context, id string, r SegmentRequest, rec 
 			return nil, fmt.Errorf("%w: %d of %d jobs running on pod %s", ErrUnavailable, len(m.jobs), m.cfg.MaxJobs, m.cfg.Pod)
 		}
 		j = newJob(m, id, r, dir, count)
-		j.adopted = rec
+		if rec != nil {
+			// Taken over: restart where the last owner stopped if the viewer
+			// is merely behind it, else at the request.
+			j.adopted, j.adoptedSent = rec, m.renew.Now()
+			j.start = takeoverStart(*rec, r.N, m.cfg.AheadSegments)
+			j.current = j.start
+		}
 		m.jobs[id] = j
 		m.wg.Add(1)
 		m.mu.Unlock()
@@ -428,20 +457,32 @@ func (m *Manager) StopSession(ctx context.Context, session string) (int, error) 
 	return stopped, nil
 }
 
-// Ready reports nil when this pod takes jobs and its store answers.
+// ErrDegraded wraps a readiness problem that every pod shares (the session
+// store is unreachable or renews fail): /readyz reports "degraded" but keeps
+// the pod in rotation, because all pods share one store and taking them all
+// out would stop serving the segments that exist (issue 4: existing files
+// keep being served while Redis is down).
+var ErrDegraded = errors.New("degraded")
+
+// Ready reports nil when this pod takes jobs and its store answers; an
+// error wrapping ErrDegraded while the store is unreachable or renews fail;
+// any other error while draining.
 func (m *Manager) Ready() error {
 	m.mu.Lock()
 	closed := m.closed
 	m.mu.Unlock()
 	if closed {
-		return errors.New("shutting down")
+		return errors.New("draining: shutting down, jobs released")
 	}
 	ctx, cancel := context.WithTimeout(m.ctx, 2*time.Second)
 	defer cancel()
 	if _, err := m.store.Get(ctx, "wasmhls-readyz-probe"); err != nil && !errors.Is(err, ErrNotFound) {
-		return fmt.Errorf("session store: %w", err)
+		return fmt.Errorf("%w: session store: %v", ErrDegraded, err)
 	}
-	return m.renew.Degraded()
+	if err := m.renew.Degraded(); err != nil {
+		return fmt.Errorf("%w: %v", ErrDegraded, err)
+	}
+	return nil
 }
 
 // Close stops every job (each releases its record, so another pod can take

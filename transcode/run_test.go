@@ -338,6 +338,8 @@ func TestInputs(t *testing.T) {
 		{"matroska 48k", testmedia.Options{Seconds: 6, Width: 320, Height: 180, Container: "mkv", SampleRate: 48000}, true},
 		{"audio ends early", testmedia.Options{Seconds: 8, Width: 320, Height: 180, AudioSeconds: 2.5}, true},
 		{"audio starts late", testmedia.Options{Seconds: 4, Width: 320, Height: 180, AudioDelay: 0.5}, true},
+		{"shorter than a segment", testmedia.Options{Seconds: 1.5, Width: 320, Height: 180}, true},
+		{"short tail folded into the last segment", testmedia.Options{Seconds: 4.8, Width: 320, Height: 180}, true},
 		{"short gop", testmedia.Options{Seconds: 6, Width: 320, Height: 180, GOP: 12, FPS: 30}, true},
 	}
 	for _, c := range cases {
@@ -351,6 +353,9 @@ func TestInputs(t *testing.T) {
 			runJob(t, in, info, v, dir, 0, nil)
 			count := SegmentCount(info, testSeg)
 			files := segFiles(t, dir, count)
+			if all, _ := filepath.Glob(filepath.Join(dir, "*.ts")); len(all) != count {
+				t.Errorf("%d segment files, SegmentCount says %d", len(all), count)
+			}
 			segs := checkSegments(t, files, 0, info.Video.FPS)
 			for i, s := range segs {
 				if c.opt.AudioSeconds > 0 && float64(i*testSeg) >= c.opt.AudioSeconds {

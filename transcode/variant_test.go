@@ -140,3 +140,25 @@ func TestSegmentDurations(t *testing.T) {
 		t.Errorf("SegmentPath = %s", p)
 	}
 }
+
+func TestRunAudioStart(t *testing.T) {
+	for _, rate := range []int{48000, 44100, 32000, 22050, 8000} {
+		for _, sec := range []int64{0, 2, 6, 10, 3600} {
+			ticks := sec * 90000
+			s := runAudioStart(ticks, rate)
+			boundary := sec * audioRate
+			if s%aacFrameSize != 0 {
+				t.Errorf("%d Hz, %d s: start %d is off the 1024-sample grid", rate, sec, s)
+			}
+			if s*int64(rate)%audioRate != 0 {
+				t.Errorf("%d Hz, %d s: start %d is not a whole number of input samples", rate, sec, s)
+			}
+			if sec > 0 && (s > boundary-aacFrameSize || s < boundary-aacFrameSize-6000) {
+				t.Errorf("%d Hz, %d s: start %d, want within (%d-6000, %d]", rate, sec, s, boundary-aacFrameSize, boundary-aacFrameSize)
+			}
+			if sec == 0 && s != 0 {
+				t.Errorf("%d Hz: start at segment 0 is %d, want 0", rate, s)
+			}
+		}
+	}
+}

@@ -164,7 +164,7 @@ var (
 
 // CacheDir is where generated files are kept between tests and runs.
 func CacheDir() string {
-	if d := os.Getenv("WASMHLS_TESTMEDIA_CACHE"); d != "" {
+	if d := os.Getenv("TESTMEDIA_CACHE_DIR"); d != "" {
 		return d
 	}
 	return filepath.Join(os.TempDir(), "wasmhls-testmedia")

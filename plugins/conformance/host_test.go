@@ -86,7 +86,7 @@ func load(t testing.TB, name string, slot config.PluginSlot, rdb redis.Universal
 	t.Helper()
 	slot.Path = buildPlugin(t, name)
 	p, err := host.Load(context.Background(), kinds[name], slot,
-		host.Options{Redis: rdb, CacheDir: cacheDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		host.Options{Redis: rdb, CacheDir: cacheDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Limits: testLimits})
 	if err != nil {
 		t.Fatalf("load %s: %v", name, err)
 	}
@@ -95,6 +95,11 @@ func load(t testing.TB, name string, slot config.PluginSlot, rdb redis.Universal
 }
 
 var redisSlot = config.PluginSlot{Capabilities: []string{abi.CapRedis}}
+
+// testLimits: these tests check behaviour, not speed, on a machine shared
+// with other test binaries and the race detector; a generous call deadline
+// keeps a slow instance start from reading as a plugin failure.
+var testLimits = config.PluginLimits{CallTimeout: config.Duration(30 * time.Second)}
 
 func newRedis(t testing.TB, url string) redis.UniversalClient {
 	t.Helper()
@@ -262,11 +267,19 @@ func racerMain() int {
 		slot := redisSlot
 		slot.Path = os.Getenv("RACER_WASM")
 		p, err := host.Load(ctx, abi.KindStore, slot, host.Options{Redis: rdb, CacheDir: os.Getenv("RACER_CACHE"),
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Limits: config.PluginLimits{PoolSize: racersPerProc}})
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Limits: config.PluginLimits{PoolSize: racersPerProc, CallTimeout: testLimits.CallTimeout}})
 		if err != nil {
 			return err
 		}
 		defer p.Close(ctx)
+		// Start every pooled instance now, so that the race is between
+		// takeover calls and not between instance start-ups.
+		var wg sync.WaitGroup
+		for range racersPerProc {
+			wg.Go(func() { _, _ = host.NewStoreClient(p).Get(ctx, "warm-up") })
+		}
+		wg.Wait()
 		fmt.Println(racerReadyLine)
 		if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
 			return fmt.Errorf("wait for go: %w", err)
@@ -331,7 +344,7 @@ func TestLeaseFollowsRedisTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const lease = 5 * time.Second
+	const lease = 30 * time.Second
 	rec, _, err := s.Create(ctx, abi.JobRecord{ID: "clock", Owner: "a", OwnerURL: "http://a"}, lease)
 	if err != nil {
 		t.Fatal(err)

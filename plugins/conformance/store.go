@@ -509,6 +509,14 @@ func caseConcurrentTakeover(ctx context.Context, s session.Store, o Options, id 
 	if err != nil {
 		return err
 	}
+	// Warm up: a host starts pooled plugin instances on demand; let that
+	// happen before the race so the racers meet in the store, not in a
+	// queue for instance start-up.
+	var wg sync.WaitGroup
+	for range o.Racers {
+		wg.Go(func() { _, _ = s.Get(ctx, id) })
+	}
+	wg.Wait()
 	winners, err := RaceTakeover(ctx, s, id, "racer-", o.Racers, o.Lease)
 	if err != nil {
 		return err
@@ -562,14 +570,20 @@ func RaceTakeover(ctx context.Context, s session.Store, id, prefix string, n int
 }
 
 func caseTryLock(ctx context.Context, s session.Store, o Options, id string) error {
-	name := id + "-lock"
-	ok, err := s.TryLock(ctx, name, "pod-a", o.ShortLease)
+	// A long lock shows refusal without depending on how fast calls are.
+	held := id + "-held"
+	ok, err := s.TryLock(ctx, held, "pod-a", o.Lease)
 	if err != nil || !ok {
 		return errorf("try_lock by the first owner: acquired=%v err=%v", ok, err)
 	}
-	ok, err = s.TryLock(ctx, name, "pod-b", o.Lease)
+	ok, err = s.TryLock(ctx, held, "pod-b", o.Lease)
 	if err != nil || ok {
 		return errorf("try_lock by a second owner while held: acquired=%v err=%v, want refused", ok, err)
+	}
+	name := id + "-short"
+	ok, err = s.TryLock(ctx, name, "pod-a", o.ShortLease)
+	if err != nil || !ok {
+		return errorf("try_lock with a short TTL: acquired=%v err=%v", ok, err)
 	}
 	// The lock ends by the store's clock: poll until the second owner gets it.
 	ctx, cancel := context.WithTimeout(ctx, o.ExpiryDeadline)

@@ -27,6 +27,7 @@ type pluginFigures struct {
 	WarmStartMs         float64 `json:"warm_start_ms"`
 	InstanceMemMiB      float64 `json:"instance_linear_memory_mib"`
 	PluginRSSMiB        float64 `json:"plugin_rss_mib"`
+	HostRSSMiB          float64 `json:"host_rss_mib"`
 }
 
 // plugins measures plugin-call overheads (issue 3) in a separate process,
@@ -75,6 +76,10 @@ func (b *bench) plugins() (string, error) {
 	fmt.Fprintf(&sb, "| start with all four plugins, empty cache (cold) vs populated cache | %.0f ms | %.0f ms (warm) | %s | reported |\n",
 		f.ColdStartMs, f.WarmStartMs, ratio(f.ColdStartMs, f.WarmStartMs))
 	fmt.Fprintf(&sb, "| linear memory per idle instance (store-null) | %.1f MiB | — | — | reported |\n", f.InstanceMemMiB)
-	fmt.Fprintf(&sb, "| RSS per loaded plugin (runtime + one instance, mean of 8) | %.1f MiB | — | — | reported |\n", f.PluginRSSMiB)
+	fmt.Fprintf(&sb, "| RSS per plugin loaded alone (own runtime and compiled code, one instance; mean of 8) | %.1f MiB | — | — | reported |\n", f.PluginRSSMiB)
+	fmt.Fprintf(&sb, "| RSS of the server's plugin host (three default plugins, one instance each) | %.1f MiB | — | — | reported |\n", f.HostRSSMiB)
+	sb.WriteString("\nThe call deadline is wazero's close-on-context-done: the compiled guest leaves to Go at every loop\n" +
+		"back-edge and function entry to check for closure, so its cost grows with the guest's work (JSON\n" +
+		"decoding in a Go guest is loop-heavy). It is the only way to stop a guest stuck in a loop, so it stays on.\n")
 	return sb.String(), nil
 }

@@ -43,7 +43,8 @@ type Result struct {
 	ColdStartMs         float64 `json:"cold_start_ms"` // 4 plugins, empty compilation cache
 	WarmStartMs         float64 `json:"warm_start_ms"` // 4 plugins, populated cache
 	InstanceMemMiB      float64 `json:"instance_linear_memory_mib"`
-	PluginRSSMiB        float64 `json:"plugin_rss_mib"` // RSS per loaded plugin (runtime + one instance)
+	PluginRSSMiB        float64 `json:"plugin_rss_mib"` // RSS per plugin loaded alone (own runtime, compiled code, one instance)
+	HostRSSMiB          float64 `json:"host_rss_mib"`   // RSS of a Host with the three default plugins
 }
 
 func main() {
@@ -192,9 +193,22 @@ func run(cacheDir string, calls, runs int) error {
 		return err
 	}
 
-	// RSS per loaded plugin: load 8 store-null plugins (one instance each).
-	const k = 8
+	// RSS of a Host with the three default plugins (one compilation cache,
+	// one instance each), loaded from the warm disk cache.
 	before := rss()
+	h2, err := host.New(ctx, cfg, opts)
+	if err != nil {
+		return err
+	}
+	r.HostRSSMiB = rss() - before
+	if err := h2.Close(ctx); err != nil {
+		return err
+	}
+
+	// RSS per plugin loaded alone (as `wasmhls plugin check` does): 8
+	// store-null plugins, each with its own runtime and one instance.
+	const k = 8
+	before = rss()
 	var ps []*host.Plugin
 	for range k {
 		p, err := host.Load(ctx, "store", config.PluginSlot{Path: "builtin:store-null"}, opts)

@@ -21,7 +21,7 @@ func buildWAT(t *testing.T) string {
 	t.Helper()
 	wat2wasm, err := exec.LookPath("wat2wasm")
 	if err != nil {
-		t.Skip("wat2wasm not found: install wabt (scripts/install-deps.sh --test, or apt-get install wabt) to build takeover.wat")
+		t.Skip("wat2wasm not found: install wabt (scripts/install-deps.sh, or apt-get install wabt) to build takeover.wat")
 	}
 	out := filepath.Join(t.TempDir(), "takeover.wasm")
 	if b, err := exec.Command(wat2wasm, "takeover.wat", "-o", out).CombinedOutput(); err != nil {
