@@ -29,22 +29,23 @@ import (
 // Result is what benchreport reads. Times are microseconds unless the name
 // says ms; memory is MiB.
 type Result struct {
-	Calls               int     `json:"calls"`
-	NullP50Us           float64 `json:"null_p50_us"`
-	NullP99Us           float64 `json:"null_p99_us"`
-	NullNoDeadlineP50Us float64 `json:"null_no_deadline_p50_us"`
-	NullNoDeadlineP99Us float64 `json:"null_no_deadline_p99_us"`
-	RedisPluginP50Us    float64 `json:"redis_plugin_get_p50_us"`
-	RedisNativeP50Us    float64 `json:"redis_native_evalsha_p50_us"`
-	RedisPluginP99Us    float64 `json:"redis_plugin_get_p99_us"`
-	RedisNativeP99Us    float64 `json:"redis_native_evalsha_p99_us"`
-	ReloadWarmMs        float64 `json:"reload_warm_ms"` // all three slots, median
-	ReloadRuns          int     `json:"reload_runs"`
-	ColdStartMs         float64 `json:"cold_start_ms"` // 4 plugins, empty compilation cache
-	WarmStartMs         float64 `json:"warm_start_ms"` // 4 plugins, populated cache
-	InstanceMemMiB      float64 `json:"instance_linear_memory_mib"`
-	PluginRSSMiB        float64 `json:"plugin_rss_mib"` // RSS per plugin loaded alone (own runtime, compiled code, one instance)
-	HostRSSMiB          float64 `json:"host_rss_mib"`   // RSS of a Host with the three default plugins
+	Calls                int     `json:"calls"`
+	NullP50Us            float64 `json:"null_p50_us"`
+	NullP99Us            float64 `json:"null_p99_us"`
+	NullNoDeadlineP50Us  float64 `json:"null_no_deadline_p50_us"`
+	NullNoDeadlineP99Us  float64 `json:"null_no_deadline_p99_us"`
+	RedisPluginP50Us     float64 `json:"redis_plugin_get_p50_us"`
+	RedisNativeP50Us     float64 `json:"redis_native_evalsha_p50_us"`
+	RedisPluginP99Us     float64 `json:"redis_plugin_get_p99_us"`
+	RedisNativeP99Us     float64 `json:"redis_native_evalsha_p99_us"`
+	RedisNoDeadlineP50Us float64 `json:"redis_plugin_get_no_deadline_p50_us"`
+	ReloadWarmMs         float64 `json:"reload_warm_ms"` // all three slots, median
+	ReloadRuns           int     `json:"reload_runs"`
+	ColdStartMs          float64 `json:"cold_start_ms"` // 4 plugins, empty compilation cache
+	WarmStartMs          float64 `json:"warm_start_ms"` // 4 plugins, populated cache
+	InstanceMemMiB       float64 `json:"instance_linear_memory_mib"`
+	PluginRSSMiB         float64 `json:"plugin_rss_mib"` // RSS per plugin loaded alone (own runtime, compiled code, one instance)
+	HostRSSMiB           float64 `json:"host_rss_mib"`   // RSS of a Host with the three default plugins
 }
 
 func main() {
@@ -166,6 +167,19 @@ func run(cacheDir string, calls, runs int) error {
 	}
 	p.Close(ctx)
 	r.RedisPluginP50Us, r.RedisPluginP99Us = q(plug, .5), q(plug, .99)
+	// The same get with the call deadline off, to separate its cost.
+	o := opts
+	o.NoCallDeadline = true
+	if p, err = host.Load(ctx, "store", config.PluginSlot{Path: "builtin:store-redis"}, o); err != nil {
+		return err
+	}
+	s = host.NewStoreClient(p)
+	nd, err := measure(calls/2, func() error { _, err := s.Get(ctx, "bench-job"); return err })
+	p.Close(ctx)
+	if err != nil {
+		return fmt.Errorf("store-redis get without deadline: %w", err)
+	}
+	r.RedisNoDeadlineP50Us = q(nd, .5)
 	r.RedisNativeP50Us, r.RedisNativeP99Us = q(native, .5), q(native, .99)
 
 	// Reload with a warm cache (all three slots of the default config).
