@@ -464,6 +464,9 @@ func (m *Manager) StopSession(ctx context.Context, session string) (int, error) 
 // keep being served while Redis is down).
 var ErrDegraded = errors.New("degraded")
 
+// readyProbeTimeout bounds the store probe of Ready.
+const readyProbeTimeout = 200 * time.Millisecond
+
 // Ready reports nil when this pod takes jobs and its store answers; an
 // error wrapping ErrDegraded while the store is unreachable or renews fail;
 // any other error while draining.
@@ -474,7 +477,10 @@ func (m *Manager) Ready() error {
 	if closed {
 		return errors.New("draining: shutting down, jobs released")
 	}
-	ctx, cancel := context.WithTimeout(m.ctx, 2*time.Second)
+	// Short: a probe that waits on a dead store (client retries) would make
+	// /readyz time out, which a load balancer reads as "not ready"; a slow
+	// store is reported as degraded instead.
+	ctx, cancel := context.WithTimeout(m.ctx, readyProbeTimeout)
 	defer cancel()
 	if _, err := m.store.Get(ctx, "wasmhls-readyz-probe"); err != nil && !errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("%w: session store: %v", ErrDegraded, err)

@@ -197,7 +197,14 @@ func (w *RenewWorker) RenewOnce(ctx context.Context) {
 // lease was fenced), or a store error.
 func (w *RenewWorker) renew(ctx context.Context, l *Lease) error {
 	if l.Err() != nil {
-		return nil // removed or replaced since the round began
+		// Fenced since the round began (removed, replaced, or lost through a
+		// commit): stop renewing it.
+		w.mu.Lock()
+		if w.leases[l.ID] == l {
+			delete(w.leases, l.ID)
+		}
+		w.mu.Unlock()
+		return nil
 	}
 	p := l.Progress()
 	cctx, cancel := context.WithTimeout(ctx, w.cfg.Every)

@@ -224,6 +224,18 @@ func TestSelfFenceMeasuredFromSendTime(t *testing.T) {
 	}
 }
 
+// A lease fenced outside the worker (a commit answered lost) is dropped at
+// the next round and never renewed again.
+func TestFencedLeaseIsDropped(t *testing.T) {
+	f := newRenewFixture(t)
+	l := f.create(t, "s1-360p")
+	l.fence(ErrLost)
+	f.worker.RenewOnce(context.Background())
+	if n := f.store.renewCount(); n != 0 || len(f.worker.Leases()) != 0 {
+		t.Fatalf("fenced lease: %d renews, %d leases held", n, len(f.worker.Leases()))
+	}
+}
+
 func TestRemoveFencesAndStopsRenewing(t *testing.T) {
 	f := newRenewFixture(t)
 	l := f.create(t, "s1-360p")

@@ -230,3 +230,36 @@ func TestConcurrentTakeoverOneWinner(t *testing.T) {
 		t.Errorf("transcoder runs on pod-b and pod-c: %v, want 1", started)
 	}
 }
+
+// DELETE /api/v1/sessions/{session} on a pod that does not run the job
+// deletes its record; the owner's next renew finds it gone and its job
+// stops (it is fenced: it publishes nothing more under that record).
+func TestStopSessionOnAnotherPodStopsTheOwner(t *testing.T) {
+	e := newHAEnv(t)
+	a, b := e.pod(t, "pod-a"), e.pod(t, "pod-b")
+	if _, err := e.get(t, a, 0); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n, err := b.m.StopSession(ctx, e.req.Session)
+	if err != nil || n != 1 {
+		t.Fatalf("StopSession on pod-b: %d, %v; want 1 job stopped", n, err)
+	}
+	if _, err := e.store.Get(ctx, jobID(e.req.Session, e.req.Variant.Name)); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("record after StopSession: %v, want ErrNotFound", err)
+	}
+	// pod-a's renew worker (every 3 s) learns it at its next round.
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for len(a.m.snapshot()) > 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("pod-a still runs the job of the deleted record")
+		case <-tick.C:
+		}
+	}
+	if got := metricValue(t, a.met.Fenced); got != 1 {
+		t.Errorf("wasmhls_fenced_total on pod-a = %v, want 1", got)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,7 +53,21 @@ func main() {
 	cacheDir := flag.String("cache", "bench/out/plugincache", "compilation cache directory (emptied for the cold start)")
 	calls := flag.Int("n", 20000, "calls per latency measurement")
 	runs := flag.Int("runs", 10, "reloads measured")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for finding call overheads)")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "pluginbench:", err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "pluginbench: cpu profile:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(*cacheDir, *calls, *runs); err != nil {
 		fmt.Fprintln(os.Stderr, "pluginbench:", err)
 		os.Exit(1)
