@@ -85,6 +85,11 @@ type PluginLimits struct {
 	PoolSize     int      `yaml:"pool_size"`
 	RecycleAfter int      `yaml:"recycle_after"` // calls per instance before it is replaced
 	MaxMessageKB int      `yaml:"max_message_kb"`
+	// EnforceDeadline keeps call_timeout enforceable on a guest stuck in a
+	// loop (wazero's close-on-context-done). Off, calls are faster but a
+	// looping plugin hangs its request goroutine for ever: only for
+	// trusted plugins. The server maps it to host.Options.NoCallDeadline.
+	EnforceDeadline bool `yaml:"enforce_deadline"`
 }
 
 type Transcode struct {
@@ -129,7 +134,7 @@ func Default() Config {
 			Takeover: PluginSlot{Path: "builtin:takeover-lease"},
 			Cleanup:  PluginSlot{Path: "builtin:cleanup-lease"},
 			Limits: PluginLimits{MemoryMB: 64, CallTimeout: Duration(2 * time.Second), PoolSize: 4,
-				RecycleAfter: 10000, MaxMessageKB: 1024},
+				RecycleAfter: 10000, MaxMessageKB: 1024, EnforceDeadline: true},
 		},
 		Transcode: Transcode{MaxJobs: 4, AheadSegments: 5, IdleTimeout: Duration(60 * time.Second), Preset: "veryfast"},
 		Cleanup:   Cleanup{Interval: Duration(5 * time.Minute), MaxAge: Duration(24 * time.Hour)},
