@@ -373,6 +373,15 @@ func (j *job) commit(ctx context.Context, n int, _ string) error {
 		}
 		return fmt.Errorf("commit segment %d: %w", n, err)
 	}
+	// The pipeline's next segment is n+1 from the moment n.ts can appear:
+	// move the position now, before the rename, so that a request that sees
+	// n.ts and asks for n+1+ahead is judged against n+1, not n, and is not
+	// mistaken for a seek.
+	j.mu.Lock()
+	if n+1 > j.current {
+		j.current = n + 1
+	}
+	j.mu.Unlock()
 	return nil
 }
 
