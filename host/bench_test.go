@@ -18,19 +18,57 @@ import (
 // BenchmarkCall measures one echo call through the host with and without
 // the call deadline (wazero's close-on-context-done). Figures only; the
 // report is bench/cmd/pluginbench's.
+// Op noop is the floor (no guest allocation, no JSON in the guest);
+// spin1000 adds 1000 iterations of an empty loop, which prices one loop
+// iteration under the deadline; echo
+// adds one JSON encode of a small envelope in the guest, which shows how
+// the deadline's cost grows with guest work.
 func BenchmarkCall(b *testing.B) {
 	for _, tc := range []struct {
 		name       string
 		noDeadline bool
 	}{{"deadline", false}, {"no-deadline", true}} {
+		for _, op := range []string{"noop", "spin1000", "echo"} {
+			b.Run(tc.name+"/"+op, func(b *testing.B) {
+				p := loadGuest(b, config.PluginSlot{}, Options{NoCallDeadline: tc.noDeadline})
+				req := json.RawMessage(`{"id":"job-1"}`)
+				ctx := context.Background()
+				var out map[string]any
+				raw := op != "echo" // no result to decode
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					var err error
+					if raw {
+						err = p.Call(ctx, op, req, nil)
+					} else {
+						err = p.Call(ctx, op, req, &out)
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkStoreNullRenew is the built-in store-null's renew through the
+// host and the typed client, with and without the call deadline: the
+// figure pluginbench reports, here for profiling (-cpuprofile).
+func BenchmarkStoreNullRenew(b *testing.B) {
+	for _, tc := range []struct {
+		name       string
+		noDeadline bool
+	}{{"deadline", false}, {"no-deadline", true}} {
 		b.Run(tc.name, func(b *testing.B) {
-			p := loadGuest(b, config.PluginSlot{}, Options{NoCallDeadline: tc.noDeadline})
-			req := json.RawMessage(`{"id":"job-1"}`)
+			p := loadGuest(b, config.PluginSlot{Path: "builtin:store-null"}, Options{NoCallDeadline: tc.noDeadline})
+			s := NewStoreClient(p)
 			ctx := context.Background()
-			var out map[string]any
+			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
-				if err := p.Call(ctx, "echo", req, &out); err != nil {
+				if _, err := s.Renew(ctx, "job", "pod", 1, 30*time.Second, abi.Progress{}); err != nil {
 					b.Fatal(err)
 				}
 			}

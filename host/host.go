@@ -86,9 +86,19 @@ func (s *slot) Call(ctx context.Context, op string, req, resp any) error {
 // New loads the store, takeover and cleanup plugins of cfg. Zero
 // opts.Limits take cfg.Plugins.Limits; an empty opts.CacheDir takes
 // cfg.Plugins.CacheDir (the server resolves its default).
+// cfg.Plugins.Limits.EnforceDeadline false sets opts.NoCallDeadline (the
+// operator's choice for trusted plugins; it is logged as a warning).
 func New(ctx context.Context, cfg config.Config, opts Options) (_ *Host, err error) {
 	if opts.Limits == (config.PluginLimits{}) {
 		opts.Limits = cfg.Plugins.Limits
+	}
+	if !cfg.Plugins.Limits.EnforceDeadline && !opts.NoCallDeadline {
+		opts.NoCallDeadline = true
+		logger := opts.Logger
+		if logger == nil {
+			logger = slog.Default()
+		}
+		logger.Warn("plugin call deadline is off (plugins.limits.enforce_deadline: false): a plugin stuck in a loop will hang its request for ever")
 	}
 	if opts.CacheDir == "" {
 		opts.CacheDir = cfg.Plugins.CacheDir

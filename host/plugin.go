@@ -31,9 +31,13 @@ type Options struct {
 	Redis      redis.UniversalClient // nil: the redis capability cannot be granted
 	Logger     *slog.Logger          // nil: slog.Default()
 	Registerer prometheus.Registerer // nil: no metrics exported
-	// NoCallDeadline turns off wazero's close-on-context-done, for the
-	// benchmark that measures its cost only: a plugin stuck in a loop
-	// then hangs its caller for ever.
+	// NoCallDeadline turns off wazero's close-on-context-done: calls get
+	// several times cheaper (the guest no longer leaves its compiled code
+	// at every loop iteration to check for cancellation) but a plugin
+	// stuck in a loop then hangs its caller for ever. New sets it from
+	// plugins.limits.enforce_deadline; Load reads only this field (its
+	// Limits.EnforceDeadline is ignored, so a Limits literal without it
+	// cannot turn the deadline off by accident).
 	NoCallDeadline bool
 
 	// Set by Host so that every slot and generation shares one cache and

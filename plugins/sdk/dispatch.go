@@ -77,8 +77,12 @@ func dispatchStore(s Store, op string, req []byte) (any, error) {
 // even with an error so that a StatusError can carry a result.
 func call[Req, Resp any](op string, req []byte, f func(Req) (Resp, error)) (any, error) {
 	var in Req
-	if err := decode(op, req, &in); err != nil {
-		return nil, err
+	if !fastDecode(req, &in) {
+		var zero Req
+		in = zero
+		if err := decode(op, req, &in); err != nil {
+			return nil, err
+		}
 	}
 	out, err := f(in)
 	return out, err
@@ -139,7 +143,9 @@ func encode(op string, resp any, err error) []byte {
 			return envelope(env)
 		}
 	}
-	if resp != nil {
+	if b, ok := fastEncode(resp); ok {
+		env.Result = b
+	} else if resp != nil {
 		b, merr := json.Marshal(resp)
 		if merr != nil {
 			return envelope(abi.Envelope{Status: abi.StatusError, Error: fmt.Sprintf("encode %s response: %v", op, merr)})
@@ -149,12 +155,40 @@ func encode(op string, resp any, err error) []byte {
 	return envelope(env)
 }
 
+// envelope writes the Envelope JSON by hand instead of json.Marshal, which
+// would re-scan (compact) the already-encoded result byte by byte. Inside
+// wasm every loop iteration is costly (with the host's call deadline each
+// one leaves to the host to check for cancellation), so a call's cost is
+// roughly the number of loop iterations it runs; see docs/PLUGINS.md
+// "Performance". Result comes from json.Marshal, so it is valid and compact.
 func envelope(e abi.Envelope) []byte {
-	b, err := json.Marshal(e)
-	if err != nil {
-		// Envelope has only strings and raw JSON that was produced by
-		// json.Marshal, so this cannot happen; keep a valid answer anyway.
-		return []byte(`{"status":"error","error":"sdk: cannot encode envelope"}`)
+	b := make([]byte, 0, 32+len(e.Error)+len(e.Result))
+	b = append(b, `{"status":`...)
+	b = appendJSONString(b, e.Status)
+	if e.Error != "" {
+		b = append(b, `,"error":`...)
+		b = appendJSONString(b, e.Error)
 	}
-	return b
+	if len(e.Result) > 0 {
+		b = append(b, `,"result":`...)
+		b = append(b, e.Result...)
+	}
+	return append(b, '}')
+}
+
+// appendJSONString appends s as a JSON string. The known statuses are
+// copied as they are; anything else goes through encoding/json, so the
+// escaping rules are the standard ones.
+func appendJSONString(b []byte, s string) []byte {
+	switch s {
+	case abi.StatusOK, abi.StatusError, abi.StatusLost, abi.StatusNotFound, abi.StatusConflict, abi.StatusBadOp:
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
+	}
+	q, err := json.Marshal(s)
+	if err != nil { // a string always encodes; keep the answer valid anyway
+		return append(b, `"sdk: unencodable string"`...)
+	}
+	return append(b, q...)
 }

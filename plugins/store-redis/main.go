@@ -13,6 +13,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 
 	"github.com/wasmhls/wasmhls/abi"
 	"github.com/wasmhls/wasmhls/plugins/sdk"
@@ -43,12 +44,15 @@ func main() {}
 // capConn is conn over the sdk's redis capability.
 type capConn struct{}
 
-func (capConn) eval(script string, keys []string, args ...any) (string, error) {
+func (capConn) eval(script string, keys []string, args ...any) (json.RawMessage, error) {
 	r, err := redis.Eval(script, keys, args...)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	return r.String()
+	if r.IsNil() {
+		return nil, errors.New("script answered nil")
+	}
+	return r.Raw(), nil
 }
 
 func (capConn) do(args ...any) (json.RawMessage, error) {

@@ -5,8 +5,14 @@ package main
 // shared by every pod) and never from a pod; callers' clocks are not an
 // input. A job's record is one string key holding the record's JSON, under
 // the hash-tagged key {prefix:jobid} so that one job lives in one Redis
-// Cluster slot. Scripts answer a JSON object: {"status": ..., "record": ...,
-// "now_ms": ...}; the guest maps status onto the envelope status.
+// Cluster slot. Scripts answer a flat array (reply.go has its layout):
+// status, now_ms, error, lease_expires_ms, acquired, has_record, then the
+// record's fields when has_record is 1. An array, not a JSON string: the
+// host encodes a reply as JSON, so a JSON string inside it would be escaped
+// by the host and unescaped by the guest at every call, which cost more
+// than the rest of a get inside wasm (docs/PLUGINS.md "Performance").
+// Records are still stored as JSON. No element is ever nil (a nil would end
+// the array in Redis' conversion): missing strings are '', numbers 0.
 //
 // Records carry a TTL of lease + retention_ms, refreshed by every write, so
 // a dead job's record expires on its own (DESIGN.md rule 6).
@@ -15,11 +21,19 @@ package main
 const prelude = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function str(v) if v == nil or v == cjson.null then return '' end return tostring(v) end
+local function num(v) return tonumber(v) or 0 end
+-- reply: see replyFields in reply.go for the order.
 local function reply(status, rec, extra)
-  local out = {status = status, now_ms = now}
-  if rec then rec.now_ms = now; out.record = rec end
-  if extra then for k, v in pairs(extra) do out[k] = v end end
-  return cjson.encode(out)
+  extra = extra or {}
+  local out = {status, now, str(extra.error), num(extra.lease_expires_ms), extra.acquired and 1 or 0, rec and 1 or 0}
+  if rec then
+    local f = {str(rec.id), str(rec.item), str(rec.variant), str(rec.params_hash), str(rec.owner), str(rec.owner_url),
+      num(rec.epoch), num(rec.lease_expires_ms), str(rec.state), str(rec.manifest_path), str(rec.segment_prefix),
+      num(rec.last_completed_segment), num(rec.last_durable_offset_ms), num(rec.last_requested_segment), num(rec.updated_ms)}
+    for i = 1, #f do out[#out + 1] = f[i] end
+  end
+  return out
 end
 local function save(rec, ttl)
   rec.now_ms = nil

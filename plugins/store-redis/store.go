@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 
 	"github.com/wasmhls/wasmhls/abi"
@@ -14,8 +15,9 @@ import (
 // conn is what the store needs from Redis: the sdk's redis capability in
 // the plugin, go-redis in native tests of the scripts.
 type conn interface {
-	// eval runs a script that answers a JSON string.
-	eval(script string, keys []string, args ...any) (string, error)
+	// eval runs a script and returns its reply as JSON (scripts answer
+	// arrays of strings and integers).
+	eval(script string, keys []string, args ...any) (json.RawMessage, error)
 	// do runs a command and returns its reply as JSON (nil: a nil reply).
 	do(args ...any) (json.RawMessage, error)
 }
@@ -67,24 +69,14 @@ func (s *redisStore) lockKey(name string) string {
 	return "{" + s.cfg.KeyPrefix + ":lock:" + name + "}"
 }
 
-// scriptReply is what every script answers.
-type scriptReply struct {
-	Status         string         `json:"status"`
-	Error          string         `json:"error"`
-	NowMs          int64          `json:"now_ms"`
-	Record         *abi.JobRecord `json:"record"`
-	LeaseExpiresMs int64          `json:"lease_expires_ms"`
-	Acquired       bool           `json:"acquired"`
-}
-
 func (s *redisStore) run(op, script, id string, args ...any) (scriptReply, error) {
 	raw, err := s.c.eval(script, []string{s.jobKey(id)}, args...)
 	if err != nil {
 		return scriptReply{}, fmt.Errorf("%s %s: %w", op, id, err)
 	}
-	var r scriptReply
-	if err := json.Unmarshal([]byte(raw), &r); err != nil {
-		return scriptReply{}, fmt.Errorf("%s %s: decode script reply %.120q: %w", op, id, raw, err)
+	r, err := decodeReply(raw)
+	if err != nil {
+		return scriptReply{}, fmt.Errorf("%s %s: %w", op, id, err)
 	}
 	return r, nil
 }
@@ -100,6 +92,16 @@ func statusErr(op, id string, r scriptReply) error {
 		return sdk.StatusError{Status: r.Status, Msg: msg}
 	}
 	return fmt.Errorf("%s: unexpected script status %q", msg, r.Status)
+}
+
+// progressJSON is json.Marshal(p) without reflection (renew runs for
+// every job every few seconds).
+func progressJSON(p abi.Progress) string {
+	b := make([]byte, 0, 96)
+	b = strconv.AppendInt(append(b, `{"last_completed_segment":`...), int64(p.LastCompletedSegment), 10)
+	b = strconv.AppendInt(append(b, `,"last_requested_segment":`...), int64(p.LastRequestedSegment), 10)
+	b = strconv.AppendInt(append(b, `,"last_durable_offset_ms":`...), p.LastDurableOffsetMs, 10)
+	return string(append(b, '}'))
 }
 
 func checkID(op, id string) error {
@@ -166,11 +168,7 @@ func (s *redisStore) Renew(req abi.RenewRequest) (abi.RenewResponse, error) {
 	if err := checkLease(abi.OpRenew, req.LeaseMs); err != nil {
 		return abi.RenewResponse{}, err
 	}
-	p, err := json.Marshal(req.Progress)
-	if err != nil {
-		return abi.RenewResponse{}, fmt.Errorf("renew %s: encode progress: %w", req.ID, err)
-	}
-	r, err := s.run(abi.OpRenew, scriptRenew, req.ID, req.Owner, req.Epoch, req.LeaseMs, s.cfg.RetentionMs, string(p))
+	r, err := s.run(abi.OpRenew, scriptRenew, req.ID, req.Owner, req.Epoch, req.LeaseMs, s.cfg.RetentionMs, progressJSON(req.Progress))
 	if err != nil {
 		return abi.RenewResponse{}, err
 	}
@@ -343,9 +341,9 @@ func (s *redisStore) TryLock(req abi.TryLockRequest) (abi.TryLockResponse, error
 	if err != nil {
 		return abi.TryLockResponse{}, fmt.Errorf("try_lock %s: %w", req.Name, err)
 	}
-	var r scriptReply
-	if err := json.Unmarshal([]byte(raw), &r); err != nil {
-		return abi.TryLockResponse{}, fmt.Errorf("try_lock %s: decode script reply: %w", req.Name, err)
+	r, err := decodeReply(raw)
+	if err != nil {
+		return abi.TryLockResponse{}, fmt.Errorf("try_lock %s: %w", req.Name, err)
 	}
 	return abi.TryLockResponse{Acquired: r.Acquired}, nil
 }

@@ -25,8 +25,12 @@ import (
 
 type goRedisConn struct{ c *goredis.Client }
 
-func (g goRedisConn) eval(script string, keys []string, args ...any) (string, error) {
-	return g.c.Eval(context.Background(), script, keys, args...).Text()
+func (g goRedisConn) eval(script string, keys []string, args ...any) (json.RawMessage, error) {
+	v, err := g.c.Eval(context.Background(), script, keys, args...).Result()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(v)
 }
 
 func (g goRedisConn) do(args ...any) (json.RawMessage, error) {

@@ -22,6 +22,7 @@ type pluginFigures struct {
 	RedisPluginP99Us     float64 `json:"redis_plugin_get_p99_us"`
 	RedisNativeP99Us     float64 `json:"redis_native_evalsha_p99_us"`
 	RedisNoDeadlineP50Us float64 `json:"redis_plugin_get_no_deadline_p50_us"`
+	RedisNoDeadlineP99Us float64 `json:"redis_plugin_get_no_deadline_p99_us"`
 	ReloadWarmMs         float64 `json:"reload_warm_ms"`
 	ReloadRuns           int     `json:"reload_runs"`
 	ColdStartMs          float64 `json:"cold_start_ms"`
@@ -64,16 +65,21 @@ func (b *bench) plugins() (string, error) {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "## Plugins\n\nPlugin host overheads (bench/cmd/pluginbench, one process; %d calls per latency figure, built-in plugins, a local redis-server).\n\n", f.Calls)
 	sb.WriteString("| measurement | wasmhls | reference | ratio | goal |\n| --- | --- | --- | --- | --- |\n")
-	fmt.Fprintf(&sb, "| store-null `renew` through the host, p50 / p99 | %.1f / %.1f µs | — | — | p50 ≤ 10 µs: %s |\n",
+	// Goals of issue 3. The call deadline is a setting
+	// (plugins.limits.enforce_deadline), so each goal is judged both ways.
+	fmt.Fprintf(&sb, "| store-null `renew` through the host, p50 / p99, call deadline on (default) | %.1f / %.1f µs | — | — | p50 ≤ 10 µs: %s |\n",
 		f.NullP50Us, f.NullP99Us, goal(f.NullP50Us <= 10))
-	fmt.Fprintf(&sb, "| store-redis `get` through the plugin vs native go-redis EVALSHA of the same script, p50 | %.1f µs | %.1f µs | %s | ≤ 1.3×: %s |\n",
+	fmt.Fprintf(&sb, "| same, call deadline off (`enforce_deadline: false`) | %.1f / %.1f µs | — | — | p50 ≤ 10 µs: %s |\n",
+		f.NullNoDeadlineP50Us, f.NullNoDeadlineP99Us, goal(f.NullNoDeadlineP50Us <= 10))
+	fmt.Fprintf(&sb, "| store-redis `get` through the plugin vs native go-redis EVALSHA of the same script, p50, call deadline on | %.1f µs | %.1f µs | %s | ≤ 1.3×: %s |\n",
 		f.RedisPluginP50Us, f.RedisNativeP50Us, ratio(f.RedisPluginP50Us, f.RedisNativeP50Us), goal(f.RedisPluginP50Us <= 1.3*f.RedisNativeP50Us))
-	fmt.Fprintf(&sb, "| same with the call deadline off, p50 | %.1f µs | %.1f µs | %s | — |\n",
-		f.RedisNoDeadlineP50Us, f.RedisNativeP50Us, ratio(f.RedisNoDeadlineP50Us, f.RedisNativeP50Us))
-	fmt.Fprintf(&sb, "| same, p99 | %.1f µs | %.1f µs | %s | — |\n",
-		f.RedisPluginP99Us, f.RedisNativeP99Us, ratio(f.RedisPluginP99Us, f.RedisNativeP99Us))
-	fmt.Fprintf(&sb, "| call deadline (wazero close-on-context-done) on vs off, store-null p50 | %.1f µs | %.1f µs (off) | %s | measured, kept on |\n",
-		f.NullP50Us, f.NullNoDeadlineP50Us, ratio(f.NullP50Us, f.NullNoDeadlineP50Us))
+	fmt.Fprintf(&sb, "| same, call deadline off | %.1f µs | %.1f µs | %s | ≤ 1.3×: %s |\n",
+		f.RedisNoDeadlineP50Us, f.RedisNativeP50Us, ratio(f.RedisNoDeadlineP50Us, f.RedisNativeP50Us), goal(f.RedisNoDeadlineP50Us <= 1.3*f.RedisNativeP50Us))
+	fmt.Fprintf(&sb, "| same, p99, call deadline on / off | %.1f / %.1f µs | %.1f µs | %s / %s | — |\n",
+		f.RedisPluginP99Us, f.RedisNoDeadlineP99Us, f.RedisNativeP99Us, ratio(f.RedisPluginP99Us, f.RedisNativeP99Us), ratio(f.RedisNoDeadlineP99Us, f.RedisNativeP99Us))
+	fmt.Fprintf(&sb, "| cost of the call deadline: on vs off, p50, store-null `renew` / store-redis `get` | %.1f / %.1f µs | %.1f / %.1f µs (off) | %s / %s | measured; on by default |\n",
+		f.NullP50Us, f.RedisPluginP50Us, f.NullNoDeadlineP50Us, f.RedisNoDeadlineP50Us,
+		ratio(f.NullP50Us, f.NullNoDeadlineP50Us), ratio(f.RedisPluginP50Us, f.RedisNoDeadlineP50Us))
 	fmt.Fprintf(&sb, "| reload of all three slots, warm compilation cache (median of %d) | %.1f ms | — | — | ≤ 100 ms: %s |\n",
 		f.ReloadRuns, f.ReloadWarmMs, goal(f.ReloadWarmMs <= 100))
 	fmt.Fprintf(&sb, "| start with all four plugins, empty cache (cold) vs populated cache | %.0f ms | %.0f ms (warm) | %s | reported |\n",
@@ -81,8 +87,10 @@ func (b *bench) plugins() (string, error) {
 	fmt.Fprintf(&sb, "| linear memory per idle instance (store-null) | %.1f MiB | — | — | reported |\n", f.InstanceMemMiB)
 	fmt.Fprintf(&sb, "| RSS per plugin loaded alone (own runtime and compiled code, one instance; mean of 8) | %.1f MiB | — | — | reported |\n", f.PluginRSSMiB)
 	fmt.Fprintf(&sb, "| RSS of the server's plugin host (three default plugins, one instance each) | %.1f MiB | — | — | reported |\n", f.HostRSSMiB)
-	sb.WriteString("\nThe call deadline is wazero's close-on-context-done: the compiled guest leaves to Go at every loop\n" +
-		"back-edge and function entry to check for closure, so its cost grows with the guest's work (JSON\n" +
-		"decoding in a Go guest is loop-heavy). It is the only way to stop a guest stuck in a loop, so it stays on.\n")
+	sb.WriteString("\nThe call deadline is wazero's close-on-context-done, the only way to stop a guest stuck in a loop:\n" +
+		"the compiled guest then leaves to Go at every loop iteration (a Go guest also enters a loop at every\n" +
+		"function call) to check for cancellation, so its cost grows with the guest's work per call. It is on\n" +
+		"by default; `plugins.limits.enforce_deadline: false` turns it off for trusted plugins (a looping plugin\n" +
+		"then hangs its request). docs/PLUGINS.md \"Performance\" has the breakdown.\n")
 	return sb.String(), nil
 }

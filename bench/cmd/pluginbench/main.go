@@ -3,6 +3,12 @@
 // process so memory figures (RSS per loaded plugin) are not mixed with
 // other sections. It needs the built-in plugins (`make plugins`) and
 // redis-server in PATH; it starts its own Redis on a free loopback port.
+//
+// For finding where a call's time goes: -cpuprofile FILE profiles the host
+// side (the guest shows as external code), and -guestcalls counts the
+// guest functions a store-null renew and a store-redis get run (with the
+// call deadline on, each guest function entry and loop iteration leaves
+// the compiled code, so these counts predict the deadline's cost).
 package main
 
 import (
@@ -40,6 +46,7 @@ type Result struct {
 	RedisPluginP99Us     float64 `json:"redis_plugin_get_p99_us"`
 	RedisNativeP99Us     float64 `json:"redis_native_evalsha_p99_us"`
 	RedisNoDeadlineP50Us float64 `json:"redis_plugin_get_no_deadline_p50_us"`
+	RedisNoDeadlineP99Us float64 `json:"redis_plugin_get_no_deadline_p99_us"`
 	ReloadWarmMs         float64 `json:"reload_warm_ms"` // all three slots, median
 	ReloadRuns           int     `json:"reload_runs"`
 	ColdStartMs          float64 `json:"cold_start_ms"` // 4 plugins, empty compilation cache
@@ -53,25 +60,31 @@ func main() {
 	cacheDir := flag.String("cache", "bench/out/plugincache", "compilation cache directory (emptied for the cold start)")
 	calls := flag.Int("n", 20000, "calls per latency measurement")
 	runs := flag.Int("runs", 10, "reloads measured")
-	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for finding call overheads)")
+	guest := flag.Bool("guestcalls", false, "instead of the benchmark, count the guest functions a store-null renew and a store-redis get run (to stderr)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the host side to this file (for finding call overheads)")
 	flag.Parse()
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "pluginbench:", err)
-			os.Exit(1)
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintln(os.Stderr, "pluginbench: cpu profile:", err)
-			os.Exit(1)
-		}
-		defer f.Close()
-		defer pprof.StopCPUProfile()
-	}
-	if err := run(*cacheDir, *calls, *runs); err != nil {
+	if err := mainErr(*cacheDir, *calls, *runs, *guest, *cpuProfile); err != nil {
 		fmt.Fprintln(os.Stderr, "pluginbench:", err)
 		os.Exit(1)
 	}
+}
+
+func mainErr(cacheDir string, calls, runs int, guest bool, cpuProfile string) error {
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if guest {
+		return runGuestCalls(calls)
+	}
+	return run(cacheDir, calls, runs)
 }
 
 func run(cacheDir string, calls, runs int) error {
@@ -167,34 +180,35 @@ func run(cacheDir string, calls, runs int) error {
 		p.Close(ctx)
 		return fmt.Errorf("store-redis get issued no EVALSHA (cannot build the native reference)")
 	}
-	// Interleave blocks so drift on a busy machine hits both sides alike.
-	var plug, native []time.Duration
-	for i := 0; i < 10; i++ {
-		a, err := measure(calls/10, func() error { _, err := s.Get(ctx, "bench-job"); return err })
-		if err != nil {
-			return fmt.Errorf("store-redis get: %w", err)
-		}
-		b, err := measure(calls/10, func() error { return rc.Do(ctx, evalArgs...).Err() })
-		if err != nil {
-			return fmt.Errorf("native evalsha: %w", err)
-		}
-		plug, native = append(plug, a...), append(native, b...)
-	}
-	p.Close(ctx)
-	r.RedisPluginP50Us, r.RedisPluginP99Us = q(plug, .5), q(plug, .99)
 	// The same get with the call deadline off, to separate its cost.
 	o := opts
 	o.NoCallDeadline = true
-	if p, err = host.Load(ctx, "store", config.PluginSlot{Path: "builtin:store-redis"}, o); err != nil {
+	pnd, err := host.Load(ctx, "store", config.PluginSlot{Path: "builtin:store-redis"}, o)
+	if err != nil {
+		p.Close(ctx)
 		return err
 	}
-	s = host.NewStoreClient(p)
-	nd, err := measure(calls/2, func() error { _, err := s.Get(ctx, "bench-job"); return err })
-	p.Close(ctx)
-	if err != nil {
-		return fmt.Errorf("store-redis get without deadline: %w", err)
+	snd := host.NewStoreClient(pnd)
+	// Interleave blocks so drift on a busy machine hits every side alike.
+	var plug, plugND, native []time.Duration
+	for i := 0; i < 10 && err == nil; i++ {
+		var a, b, c []time.Duration
+		if a, err = measure(calls/10, func() error { _, err := s.Get(ctx, "bench-job"); return err }); err != nil {
+			err = fmt.Errorf("store-redis get: %w", err)
+		} else if b, err = measure(calls/10, func() error { _, err := snd.Get(ctx, "bench-job"); return err }); err != nil {
+			err = fmt.Errorf("store-redis get without deadline: %w", err)
+		} else if c, err = measure(calls/10, func() error { return rc.Do(ctx, evalArgs...).Err() }); err != nil {
+			err = fmt.Errorf("native evalsha: %w", err)
+		}
+		plug, plugND, native = append(plug, a...), append(plugND, b...), append(native, c...)
 	}
-	r.RedisNoDeadlineP50Us = q(nd, .5)
+	p.Close(ctx)
+	pnd.Close(ctx)
+	if err != nil {
+		return err
+	}
+	r.RedisPluginP50Us, r.RedisPluginP99Us = q(plug, .5), q(plug, .99)
+	r.RedisNoDeadlineP50Us, r.RedisNoDeadlineP99Us = q(plugND, .5), q(plugND, .99)
 	r.RedisNativeP50Us, r.RedisNativeP99Us = q(native, .5), q(native, .99)
 
 	// Reload with a warm cache (all three slots of the default config).
@@ -253,6 +267,20 @@ func run(cacheDir string, calls, runs int) error {
 	r.PluginRSSMiB = (after - before) / k
 
 	return json.NewEncoder(os.Stdout).Encode(r)
+}
+
+func runGuestCalls(n int) error {
+	srv, err := startRedis()
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	rc, err := host.NewRedis(srv.url)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	return guestCalls(os.Stderr, n, host.Options{Logger: slog.New(slog.DiscardHandler), Redis: rc})
 }
 
 func measure(n int, f func() error) ([]time.Duration, error) {
