@@ -1,5 +1,29 @@
 package session
 
+// The HA request path (issue 4). Decisions written down here:
+//
+//   - A non-owner serves a finished file without asking anyone; for a missing
+//     segment it asks the takeover policy (remote). Proxy goes to owner_url
+//     (hls does the HTTP; a failed proxy comes back with ProxyFailed and is
+//     decided again, not proxied to that owner until its lease moves).
+//     Wait polls the shared directory and re-reads the record. Takeover is
+//     the store's atomic takeover; the winner runs the job under the new
+//     epoch, the loser decides again on the record the store returned.
+//   - Fail safe: a policy or store error never takes over; the request gets
+//     ErrUnavailable (503 + Retry-After).
+//   - DELETE /api/v1/sessions/{session} deletes the records of the session's
+//     jobs on other pods (Manager.StopSession); the owner's next commit or
+//     renew finds the record gone, fences the job and stops it. A deleted
+//     record (not a "stop" flag) was chosen because the owner already treats
+//     not_found as lost, and a viewer still playing simply re-creates it.
+//   - Drain (SIGTERM): Manager.Close marks the pod closed (/readyz 503, no new
+//     job, no takeover), cancels every run (the segment in flight is dropped)
+//     and releases every record, so the next request elsewhere takes over at
+//     once (reason "released").
+//   - Store down: /readyz answers 200 "degraded" (ErrDegraded), not 503, since
+//     every pod shares the store and a 503 everywhere would stop serving the
+//     files that exist; jobs self-fence at the renew deadline.
+
 import (
 	"context"
 	"errors"

@@ -232,8 +232,8 @@ func TestConcurrentTakeoverOneWinner(t *testing.T) {
 }
 
 // DELETE /api/v1/sessions/{session} on a pod that does not run the job
-// deletes its record; the owner's next renew finds it gone and its job
-// stops (it is fenced: it publishes nothing more under that record).
+// deletes its record; the owner's next commit or renew finds it gone and
+// its job stops (fenced: it publishes nothing more under that record).
 func TestStopSessionOnAnotherPodStopsTheOwner(t *testing.T) {
 	e := newHAEnv(t)
 	a, b := e.pod(t, "pod-a"), e.pod(t, "pod-b")
@@ -242,6 +242,9 @@ func TestStopSessionOnAnotherPodStopsTheOwner(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	if len(a.m.snapshot()) != 1 {
+		t.Fatalf("pod-a runs %d jobs, want 1", len(a.m.snapshot()))
+	}
 	n, err := b.m.StopSession(ctx, e.req.Session)
 	if err != nil || n != 1 {
 		t.Fatalf("StopSession on pod-b: %d, %v; want 1 job stopped", n, err)
@@ -249,7 +252,7 @@ func TestStopSessionOnAnotherPodStopsTheOwner(t *testing.T) {
 	if _, err := e.store.Get(ctx, jobID(e.req.Session, e.req.Variant.Name)); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("record after StopSession: %v, want ErrNotFound", err)
 	}
-	// pod-a's renew worker (every 3 s) learns it at its next round.
+	// pod-a learns it at its next commit or renew, whichever comes first.
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for len(a.m.snapshot()) > 0 {

@@ -83,7 +83,7 @@ func runServe(args []string) error {
 	e, err := hls.New(hls.Options{
 		Pod: cfg.PodName, Catalog: cat, Manager: mgr, Rungs: rungs,
 		SegmentSeconds: cfg.SegmentSeconds, Preset: cfg.Transcode.Preset, AdminToken: cfg.Admin.Token,
-		Plugins: ha.admin, ReadyChecks: ha.ready, Registry: reg, Log: log,
+		Plugins: ha.admin, Registry: reg, Log: log,
 		ProxyTimeout: proxyTimeout(lease, cfg.Lease.RenewEvery.D()),
 	})
 	if err != nil {
@@ -201,7 +201,6 @@ type haParts struct {
 	rules  session.CleanupRules
 	admin  hls.PluginAdmin
 	reload func(ctx context.Context) (any, error) // SIGHUP
-	ready  []func() error
 	close  func()
 }
 
