@@ -161,3 +161,7 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return reply('ok', nil, {acquired = false})
 `
+
+// allScripts is every script, loaded by SelfTest.
+var allScripts = []string{scriptCreate, scriptGet, scriptRenew, scriptCommit,
+	scriptTakeover, scriptRelease, scriptDelete, scriptTryLock}

@@ -348,10 +348,18 @@ func (s *redisStore) TryLock(req abi.TryLockRequest) (abi.TryLockResponse, error
 	return abi.TryLockResponse{Acquired: r.Acquired}, nil
 }
 
-// SelfTest checks that Redis answers TIME through the capability.
+// SelfTest checks that Redis answers TIME through the capability, and
+// loads every script so that the first job after a load or reload does not
+// pay a NOSCRIPT round trip (bench/REPORT.md measured it in the
+// time to first segment).
 func (s *redisStore) SelfTest() error {
 	if _, err := s.redisNowMs(); err != nil {
 		return fmt.Errorf("self test: %w", err)
+	}
+	for _, src := range allScripts {
+		if _, err := s.c.do("SCRIPT", "LOAD", src); err != nil {
+			return fmt.Errorf("self test: load script: %w", err)
+		}
 	}
 	return nil
 }

@@ -9,6 +9,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"testing"
@@ -168,4 +170,42 @@ func TestConfigValidation(t *testing.T) {
 	if err := defaultConfig().validate(); err != nil {
 		t.Errorf("default config refused: %v", err)
 	}
+}
+
+// SelfTest loads every script, so the first job after a load does not pay
+// a NOSCRIPT round trip; a Redis that forgot them (SCRIPT FLUSH) still
+// works through Eval's fallback.
+func TestSelfTestLoadsScripts(t *testing.T) {
+	s, srv := newStore(t)
+	ctx := context.Background()
+	shas := make([]string, len(allScripts))
+	for i, src := range allScripts {
+		shas[i] = scriptSHA1(src)
+	}
+	before, err := srv.Client().ScriptExists(ctx, shas...).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ok := range before {
+		if ok {
+			t.Fatalf("script %d already loaded before SelfTest", i)
+		}
+	}
+	if err := s.SelfTest(); err != nil {
+		t.Fatalf("SelfTest: %v", err)
+	}
+	after, err := srv.Client().ScriptExists(ctx, shas...).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ok := range after {
+		if !ok {
+			t.Errorf("script %d not loaded by SelfTest", i)
+		}
+	}
+}
+
+func scriptSHA1(src string) string {
+	sum := sha1.Sum([]byte(src))
+	return hex.EncodeToString(sum[:])
 }
