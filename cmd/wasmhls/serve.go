@@ -46,6 +46,11 @@ func runServe(args []string) error {
 	}
 	base := newLogger(cfg.Log)
 	log := base.With("pod", cfg.PodName)
+	if m := cfg.HWAccel.Mode; m != "" && m != "auto" && m != "none" {
+		// GPU encoding is not implemented yet (docs/HA.md): say so rather
+		// than let an operator believe the GPU is in use.
+		log.Warn("hwaccel.mode is not implemented in this release; encoding with libx264", "mode", m)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -109,7 +114,7 @@ func runServe(args []string) error {
 		cw := session.NewCleanupWorker(session.CleanupConfig{
 			Pod: cfg.PodName, TranscodeDir: cfg.TranscodeDir, Interval: cfg.Cleanup.Interval.D(),
 			MaxAge: cfg.Cleanup.MaxAge.D(), HighWaterBytes: cfg.Cleanup.HighWaterBytes, Metrics: metrics,
-		}, ha.store, ha.rules, base, nil)
+		}, ha.store, ha.rules, base, reg)
 		bg.Add(1)
 		go func() { defer bg.Done(); cw.Run(bgCtx) }()
 	}
