@@ -4,33 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/wasmhls/wasmhls/bench/internal/figures"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
 )
-
-// pluginFigures mirrors bench/cmd/pluginbench's JSON.
-type pluginFigures struct {
-	Calls                int     `json:"calls"`
-	NullP50Us            float64 `json:"null_p50_us"`
-	NullP99Us            float64 `json:"null_p99_us"`
-	NullNoDeadlineP50Us  float64 `json:"null_no_deadline_p50_us"`
-	NullNoDeadlineP99Us  float64 `json:"null_no_deadline_p99_us"`
-	RedisPluginP50Us     float64 `json:"redis_plugin_get_p50_us"`
-	RedisNativeP50Us     float64 `json:"redis_native_evalsha_p50_us"`
-	RedisPluginP99Us     float64 `json:"redis_plugin_get_p99_us"`
-	RedisNativeP99Us     float64 `json:"redis_native_evalsha_p99_us"`
-	RedisNoDeadlineP50Us float64 `json:"redis_plugin_get_no_deadline_p50_us"`
-	RedisNoDeadlineP99Us float64 `json:"redis_plugin_get_no_deadline_p99_us"`
-	ReloadWarmMs         float64 `json:"reload_warm_ms"`
-	ReloadRuns           int     `json:"reload_runs"`
-	ColdStartMs          float64 `json:"cold_start_ms"`
-	WarmStartMs          float64 `json:"warm_start_ms"`
-	InstanceMemMiB       float64 `json:"instance_linear_memory_mib"`
-	PluginRSSMiB         float64 `json:"plugin_rss_mib"`
-	HostRSSMiB           float64 `json:"host_rss_mib"`
-}
 
 // plugins measures plugin-call overheads (issue 3) in a separate process,
 // bench/cmd/pluginbench, so its memory figures stand alone.
@@ -46,7 +25,7 @@ func (b *bench) plugins() (string, error) {
 	if err != nil {
 		return "## Plugins\n", fmt.Errorf("pluginbench: %w: %s", err, lastLines(stderr.String(), 5))
 	}
-	var f pluginFigures
+	var f figures.Plugins
 	if err := json.Unmarshal(out, &f); err != nil {
 		return "## Plugins\n", fmt.Errorf("pluginbench output %q: %w", out, err)
 	}
