@@ -80,7 +80,10 @@ func TestServeStreamsAndStopsOnSIGTERM(t *testing.T) {
 		}
 	}()
 	base := "http://" + addr
-	deadline := time.Now().Add(time.Minute)
+	// A bound, not a speed check: with an empty compilation cache the child
+	// (a -race test binary) compiles the four built-in plugins first, which
+	// took 69 s on a busy 2-core machine.
+	deadline := time.Now().Add(5 * time.Minute)
 	for {
 		resp, err := http.Get(base + "/readyz")
 		if err == nil {
