@@ -53,6 +53,9 @@ const (
 	// filePoll is how often a waiting request looks for the segment file,
 	// which another pod writes into the shared directory.
 	filePoll = 100 * time.Millisecond
+	// ownerGoneRound: how often the record is read again while its owner
+	// failed a proxy (draining pods release within one segment's time).
+	ownerGoneRound = 250 * time.Millisecond
 )
 
 // remoteMaxWait bounds one request on the non-owner path: long enough for
@@ -114,7 +117,14 @@ func (m *Manager) remote(ctx context.Context, rec abi.JobRecord, r SegmentReques
 				m.metrics.Proxied.Inc()
 				return SegmentResult{ProxyTo: rec.OwnerURL}, nil, nil
 			}
-			if err := m.waitRound(ctx, path, rec, 0); err != nil {
+			// An owner that just failed a proxy is draining (it releases
+			// the job within moments) or dead (its lease runs out): look
+			// at the record again soon rather than a whole round later.
+			var hint time.Duration
+			if proxyFailed != "" && rec.OwnerURL == proxyFailed {
+				hint = ownerGoneRound
+			}
+			if err := m.waitRound(ctx, path, rec, hint); err != nil {
 				return SegmentResult{}, nil, m.unavailable(ctx, rec, err)
 			}
 		case abi.DecideWait:
