@@ -41,6 +41,9 @@ type envOptions struct {
 	idle       time.Duration
 	adminToken string
 	plugins    PluginAdmin
+	clock      func() time.Time                         // the MemoryStore's clock (nil: time.Now)
+	wrapStore  func(*session.MemoryStore) session.Store // what the manager talks to (nil: the MemoryStore)
+	policy     session.TakeoverPolicy                   // nil: single host, no takeovers
 }
 
 // env is a real server: catalog on generated media, manager on a
@@ -82,7 +85,11 @@ func newEnv(t *testing.T, o envOptions) *env {
 	}
 	reg := prometheus.NewRegistry()
 	metrics := session.NewMetrics(reg)
-	store := session.NewMemoryStore(nil)
+	store := session.NewMemoryStore(o.clock)
+	var managed session.Store = store
+	if o.wrapStore != nil {
+		managed = o.wrapStore(store)
+	}
 	tdir := t.TempDir()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
@@ -92,7 +99,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		Pod: testPod, AdvertiseURL: "http://127.0.0.1:1", TranscodeDir: tdir,
 		Lease: 30 * time.Second, RenewEvery: 10 * time.Second,
 		AheadSegments: o.ahead, MaxJobs: o.maxJobs, IdleTimeout: o.idle,
-	}, store, nil, log, metrics)
+	}, managed, o.policy, log, metrics)
 	e, err := New(Options{Pod: testPod, Catalog: cat, Manager: mgr, Rungs: o.rungs, SegmentSeconds: 2,
 		Preset: "ultrafast", AdminToken: o.adminToken, Plugins: o.plugins, Registry: reg, Log: log})
 	if err != nil {

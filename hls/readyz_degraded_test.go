@@ -4,20 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/wasmhls/wasmhls/abi"
-	"github.com/wasmhls/wasmhls/catalog"
 	"github.com/wasmhls/wasmhls/internal/testmedia"
 	"github.com/wasmhls/wasmhls/session"
-	"github.com/wasmhls/wasmhls/transcode"
 )
 
 // unreachableStore fails every Get as a store that cannot be reached.
@@ -31,24 +24,10 @@ func (unreachableStore) Get(context.Context, string) (abi.JobRecord, error) {
 // so the pods stay in rotation and keep serving finished segments; a
 // draining pod says 503.
 func TestReadyzDegradedWhileStoreDown(t *testing.T) {
-	mediaDir := t.TempDir()
-	testmedia.Generate(t, mediaDir, testmedia.Options{Seconds: 2, Width: 320, Height: 180})
-	cat, err := catalog.New(mediaDir, transcode.Probe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	mgr := session.NewManager(session.ManagerConfig{Pod: "pod-d", AdvertiseURL: "http://pod-d", TranscodeDir: t.TempDir()},
-		unreachableStore{session.NewMemoryStore(nil)}, nil, log, session.NewMetrics(reg))
-	e, err := New(Options{Pod: "pod-d", Catalog: cat, Manager: mgr, Rungs: testRungs[1:], SegmentSeconds: 2, Registry: reg, Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(e)
-	defer srv.Close()
+	e := newEnv(t, envOptions{media: testmedia.Options{Seconds: 2, Width: 320, Height: 180}, rungs: testRungs[1:],
+		wrapStore: func(m *session.MemoryStore) session.Store { return unreachableStore{m} }})
 	readyz := func() (int, map[string]string) {
-		resp, err := srv.Client().Get(srv.URL + "/readyz")
+		resp, err := e.srv.Client().Get(e.srv.URL + "/readyz")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,7 +43,7 @@ func TestReadyzDegradedWhileStoreDown(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := mgr.Close(ctx); err != nil {
+	if err := e.mgr.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if code, body := readyz(); code != http.StatusServiceUnavailable || body["status"] != "not ready" {
